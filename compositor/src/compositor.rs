@@ -1,0 +1,446 @@
+//! [`Compositor`]: builds the state and backend, runs the event loop.
+
+use std::ffi::OsString;
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow};
+use cirrus_ui::text::TextRenderer;
+use smithay::backend::drm::DrmEvent;
+use smithay::desktop::{PopupManager, Space};
+use smithay::input::SeatState;
+use smithay::output::{Mode as OutputMode, Output, PhysicalProperties, Scale, Subpixel};
+use smithay::reexports::calloop::channel::{Channel, Event as ChannelEvent, Sender, channel};
+use smithay::reexports::calloop::generic::Generic;
+use smithay::reexports::calloop::timer::{TimeoutAction, Timer};
+use smithay::reexports::calloop::{EventLoop, Interest, LoopHandle, Mode, PostAction};
+use smithay::reexports::wayland_server::Display;
+use smithay::utils::Transform;
+use smithay::wayland::compositor::CompositorState;
+use smithay::wayland::output::OutputManagerState;
+use smithay::wayland::selection::data_device::DataDeviceState;
+use smithay::wayland::shell::xdg::XdgShellState;
+use smithay::wayland::shm::ShmState;
+use smithay::wayland::socket::ListeningSocketSource;
+
+pub use crate::backend::Screenshot;
+use crate::backend::{Backend, drm, headless};
+use crate::shell::{Shell, format_clock, until_next_minute};
+use crate::state::{ClientState, State};
+
+/// Which backend to drive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackendKind {
+    /// KMS on the given card (e.g. `/dev/dri/card0`).
+    Drm { card: PathBuf },
+    /// Offscreen, of the given size in physical pixels.
+    Headless { width: u32, height: u32 },
+}
+
+/// Where clients connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SocketChoice {
+    /// The first free `wayland-N` in `$XDG_RUNTIME_DIR`.
+    Auto,
+    /// This socket path (its directory must exist).
+    Path(PathBuf),
+}
+
+/// How to start the compositor.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub backend: BackendKind,
+    pub socket: SocketChoice,
+    /// Scale (physical pixels per logical pixel) to advertise; `None` = from the screen width.
+    pub scale: Option<i32>,
+    /// Directories to load fonts from; empty = the system's.
+    pub font_dirs: Vec<PathBuf>,
+}
+
+/// Requests other threads can send to a running compositor (see [`spawn_headless`]).
+pub enum Command {
+    /// Render now and send back the frame.
+    Screenshot(std::sync::mpsc::Sender<anyhow::Result<Screenshot>>),
+    /// Leave the event loop.
+    Stop,
+}
+
+/// The event loop's data: the compositor state and the backend drawing it.
+pub struct Cirrus {
+    pub state: State,
+    pub backend: Backend,
+}
+
+/// A compositor ready to run.
+pub struct Compositor {
+    event_loop: EventLoop<'static, Cirrus>,
+    data: Cirrus,
+    socket_path: PathBuf,
+}
+
+impl Compositor {
+    pub fn new(config: Config) -> anyhow::Result<Self> {
+        let event_loop: EventLoop<'static, Cirrus> = EventLoop::try_new().context("creating the event loop")?;
+        let handle = event_loop.handle();
+        let display: Display<State> = Display::new().context("creating the Wayland display")?;
+        let dh = display.handle();
+
+        // The screen: its size decides the layout and the output's mode.
+        let (output, mode, backend_setup) = match &config.backend {
+            BackendKind::Headless { width, height } => {
+                let output = Output::new(
+                    "HEADLESS-1".into(),
+                    PhysicalProperties { size: (0, 0).into(), subpixel: Subpixel::Unknown, make: "Cirrus".into(), model: "Headless".into() },
+                );
+                let mode = OutputMode { size: (*width as i32, *height as i32).into(), refresh: 60_000 };
+                (output, mode, None)
+            }
+            BackendKind::Drm { card } => {
+                drm::wait_for_card(card, Duration::from_secs(10))?;
+                let (device, notifier, fd, choice) = drm::open(card)?;
+                let (output, mode) = drm::DrmBackend::describe_output(&choice);
+                tracing::info!(card = %card.display(), connector = %choice.connector_name, width = mode.size.w, height = mode.size.h, refresh_mhz = mode.refresh, "display found");
+                (output, mode, Some((device, notifier, fd, choice, card.clone())))
+            }
+        };
+        let (width, height) = (mode.size.w.max(1) as u32, mode.size.h.max(1) as u32);
+        let text = if config.font_dirs.is_empty() {
+            TextRenderer::new()
+        } else {
+            TextRenderer::with_font_dirs(config.font_dirs.iter().map(|p| p.as_path()))
+        };
+        let scale = config.scale.unwrap_or_else(|| cirrus_ui::shell::ShellLayout::new(width, height).scale.round().max(1.0) as i32).max(1);
+        let shell = Shell::new(width, height, scale, text);
+        output.change_current_state(Some(mode), Some(Transform::Normal), Some(Scale::Integer(scale)), Some((0, 0).into()));
+        output.set_preferred(mode);
+        let _global = output.create_global::<State>(&dh);
+
+        let backend = match backend_setup {
+            None => Backend::Headless(headless::HeadlessBackend::new(&output, width, height)?),
+            Some((device, notifier, fd, display, card)) => {
+                let backend = drm::DrmBackend::new(device, fd, display, &output, card)?;
+                handle
+                    .insert_source(notifier, |event, _meta, data: &mut Cirrus| match event {
+                        DrmEvent::VBlank(_crtc) => data.on_vblank(),
+                        DrmEvent::Error(err) => tracing::error!(%err, "DRM device error"),
+                    })
+                    .map_err(|e| anyhow!("watching the DRM device: {e}"))?;
+                Backend::Drm(backend)
+            }
+        };
+
+        let mut seat_state = SeatState::new();
+        let mut seat = seat_state.new_wl_seat(&dh, "seat0");
+        if let Err(err) = seat.add_keyboard(Default::default(), 400, 30) {
+            tracing::warn!(%err, "no keyboard: the xkb keymap could not be compiled (is xkb-data installed?)");
+        }
+        seat.add_pointer();
+
+        let mut space = Space::default();
+        space.map_output(&output, (0, 0));
+
+        let state = State {
+            display_handle: dh.clone(),
+            loop_signal: event_loop.get_signal(),
+            started: Instant::now(),
+            compositor_state: CompositorState::new::<State>(&dh),
+            xdg_shell_state: XdgShellState::new::<State>(&dh),
+            shm_state: ShmState::new::<State>(&dh, vec![]),
+            output_manager_state: OutputManagerState::new_with_xdg_output::<State>(&dh),
+            seat_state,
+            data_device_state: DataDeviceState::new::<State>(&dh),
+            popups: PopupManager::default(),
+            seat,
+            space,
+            shell,
+            output,
+            needs_redraw: true,
+            first_frame_done: false,
+        };
+
+        let socket_path = Self::listen(&handle, &config.socket)?;
+        handle
+            .insert_source(Generic::new(display, Interest::READ, Mode::Level), |_, display, data: &mut Cirrus| {
+                // SAFETY: the display is not dropped while the source exists.
+                let display = unsafe { display.get_mut() };
+                if let Err(err) = display.dispatch_clients(&mut data.state) {
+                    tracing::error!(%err, "dispatching Wayland clients");
+                }
+                Ok(PostAction::Continue)
+            })
+            .map_err(|e| anyhow!("watching the Wayland display: {e}"))?;
+
+        Self::start_clock(&handle)?;
+        if matches!(backend, Backend::Headless(_)) {
+            Self::start_frame_timer(&handle)?;
+        }
+
+        let mut data = Cirrus { state, backend };
+        data.update_clock();
+        tracing::info!(backend = data.backend.name(), socket = %socket_path.display(), width, height, scale, "compositor ready for clients");
+        Ok(Self { event_loop, data, socket_path })
+    }
+
+    fn listen(handle: &LoopHandle<'static, Cirrus>, socket: &SocketChoice) -> anyhow::Result<PathBuf> {
+        let insert = |data: &mut Cirrus, stream: std::os::unix::net::UnixStream| {
+            if let Err(err) = data.state.display_handle.insert_client(stream, Arc::new(ClientState::default())) {
+                tracing::warn!(%err, "could not accept a client");
+            }
+        };
+        match socket {
+            SocketChoice::Auto => {
+                let source = ListeningSocketSource::new_auto().context("creating the Wayland socket in $XDG_RUNTIME_DIR")?;
+                let name: OsString = source.socket_name().to_os_string();
+                let dir = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from).unwrap_or_default();
+                handle
+                    .insert_source(source, move |stream, _, data: &mut Cirrus| insert(data, stream))
+                    .map_err(|e| anyhow!("watching the Wayland socket: {e}"))?;
+                Ok(dir.join(name))
+            }
+            SocketChoice::Path(path) => {
+                let _ = std::fs::remove_file(path);
+                let listener = UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
+                listener.set_nonblocking(true).context("making the socket non-blocking")?;
+                handle
+                    .insert_source(Generic::new(listener, Interest::READ, Mode::Level), move |_, listener, data: &mut Cirrus| {
+                        loop {
+                            match listener.accept() {
+                                Ok((stream, _)) => insert(data, stream),
+                                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => break,
+                                Err(err) => {
+                                    tracing::warn!(%err, "accepting a client");
+                                    break;
+                                }
+                            }
+                        }
+                        Ok(PostAction::Continue)
+                    })
+                    .map_err(|e| anyhow!("watching the Wayland socket: {e}"))?;
+                Ok(path.clone())
+            }
+        }
+    }
+
+    fn start_clock(handle: &LoopHandle<'static, Cirrus>) -> anyhow::Result<()> {
+        let first = until_next_minute(chrono::Local::now());
+        handle
+            .insert_source(Timer::from_duration(first), |_, _, data: &mut Cirrus| {
+                data.update_clock();
+                TimeoutAction::ToDuration(until_next_minute(chrono::Local::now()))
+            })
+            .map_err(|e| anyhow!("starting the clock: {e}"))?;
+        Ok(())
+    }
+
+    fn start_frame_timer(handle: &LoopHandle<'static, Cirrus>) -> anyhow::Result<()> {
+        const FRAME: Duration = Duration::from_micros(16_667);
+        handle
+            .insert_source(Timer::from_duration(FRAME), |_, _, data: &mut Cirrus| {
+                data.render_if_needed();
+                TimeoutAction::ToDuration(FRAME)
+            })
+            .map_err(|e| anyhow!("starting the frame timer: {e}"))?;
+        Ok(())
+    }
+
+    /// The path of the Wayland socket clients connect to.
+    pub fn socket_path(&self) -> &std::path::Path {
+        &self.socket_path
+    }
+
+    pub fn data(&mut self) -> &mut Cirrus {
+        &mut self.data
+    }
+
+    /// Accepts commands from other threads.
+    pub fn command_channel(&mut self) -> anyhow::Result<Sender<Command>> {
+        let (sender, receiver): (Sender<Command>, Channel<Command>) = channel();
+        self.event_loop
+            .handle()
+            .insert_source(receiver, |event, _, data: &mut Cirrus| match event {
+                ChannelEvent::Msg(Command::Screenshot(reply)) => {
+                    let _ = reply.send(data.screenshot());
+                }
+                ChannelEvent::Msg(Command::Stop) | ChannelEvent::Closed => data.state.loop_signal.stop(),
+            })
+            .map_err(|e| anyhow!("command channel: {e}"))?;
+        Ok(sender)
+    }
+
+    /// Stops on SIGTERM/SIGINT.
+    pub fn stop_on_signals(&mut self) -> anyhow::Result<()> {
+        use smithay::reexports::calloop::signals::{Signal, Signals};
+        let signals = Signals::new(&[Signal::SIGTERM, Signal::SIGINT]).context("watching signals")?;
+        self.event_loop
+            .handle()
+            .insert_source(signals, |event, _, data: &mut Cirrus| {
+                tracing::info!(signal = ?event.signal(), "stopping");
+                data.state.loop_signal.stop();
+            })
+            .map_err(|e| anyhow!("watching signals: {e}"))?;
+        Ok(())
+    }
+
+    /// Runs one iteration of the event loop.
+    pub fn dispatch(&mut self, timeout: Option<Duration>) -> anyhow::Result<()> {
+        self.event_loop.dispatch(timeout, &mut self.data).context("event loop")?;
+        self.data.after_dispatch();
+        Ok(())
+    }
+
+    /// Runs until stopped (signal, [`Command::Stop`]).
+    pub fn run(&mut self) -> anyhow::Result<()> {
+        self.data.render_if_needed();
+        self.event_loop
+            .run(None, &mut self.data, |data| data.after_dispatch())
+            .context("event loop")
+    }
+}
+
+impl Cirrus {
+    fn update_clock(&mut self) {
+        if self.state.shell.set_clock(format_clock(chrono::Local::now())) {
+            self.state.needs_redraw = true;
+            self.render_if_needed();
+        }
+    }
+
+    fn after_dispatch(&mut self) {
+        self.state.space.refresh();
+        self.state.popups.cleanup();
+        if matches!(self.backend, Backend::Drm(_)) {
+            self.render_if_needed();
+        }
+        if let Err(err) = self.state.display_handle.flush_clients() {
+            tracing::warn!(%err, "flushing clients");
+        }
+    }
+
+    /// Draws a frame if the screen changed and the backend can take one.
+    pub fn render_if_needed(&mut self) {
+        if !self.state.needs_redraw {
+            return;
+        }
+        let result = match &mut self.backend {
+            Backend::Headless(b) => b.render(&self.state),
+            Backend::Drm(b) => {
+                if b.frame_pending() {
+                    return;
+                }
+                b.render(&self.state)
+            }
+        };
+        self.state.needs_redraw = false;
+        match result {
+            Ok(_) => {
+                if let Backend::Headless(_) = self.backend {
+                    self.frame_presented();
+                }
+            }
+            Err(err) => tracing::error!("{err:#}"),
+        }
+    }
+
+    fn on_vblank(&mut self) {
+        if let Backend::Drm(b) = &mut self.backend
+            && let Err(err) = b.on_vblank()
+        {
+            tracing::error!("{err:#}");
+        }
+        self.frame_presented();
+        self.render_if_needed();
+    }
+
+    /// A frame reached the screen: tell clients to draw their next one.
+    fn frame_presented(&mut self) {
+        if !self.state.first_frame_done {
+            self.state.first_frame_done = true;
+            tracing::info!(backend = self.backend.name(), since_start_ms = self.state.started.elapsed().as_millis() as u64, "first frame presented");
+            crate::notify::notify("READY=1\nSTATUS=showing the home screen");
+        }
+        let output = self.state.output.clone();
+        let now = self.state.started.elapsed();
+        if let Some(window) = self.state.top_window() {
+            window.send_frame(&output, now, Some(Duration::ZERO), |_, _| Some(output.clone()));
+        }
+    }
+
+    /// Renders now (headless) and returns the frame. DRM frames are read back by the emulator
+    /// (QMP screendump) instead.
+    pub fn screenshot(&mut self) -> anyhow::Result<Screenshot> {
+        match &mut self.backend {
+            Backend::Headless(b) => {
+                self.state.space.refresh();
+                b.render(&self.state)?;
+                b.screenshot()
+            }
+            Backend::Drm(_) => Err(anyhow!("screenshots are only taken by the headless backend")),
+        }
+    }
+}
+
+/// A headless compositor running on its own thread, for tests and tools.
+pub struct HeadlessSession {
+    pub socket_path: PathBuf,
+    commands: Sender<Command>,
+    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl HeadlessSession {
+    /// Renders the current screen and returns it.
+    pub fn screenshot(&self) -> anyhow::Result<Screenshot> {
+        let (reply, answer) = std::sync::mpsc::channel();
+        self.commands.send(Command::Screenshot(reply)).map_err(|_| anyhow!("the compositor thread has stopped"))?;
+        answer.recv_timeout(Duration::from_secs(30)).map_err(|_| anyhow!("no screenshot from the compositor"))?
+    }
+
+    /// Stops the compositor and returns how its thread ended.
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        let _ = self.commands.send(Command::Stop);
+        match self.thread.take() {
+            Some(t) => t.join().map_err(|_| anyhow!("the compositor thread panicked"))?,
+            None => Ok(()),
+        }
+    }
+
+    /// Whether the compositor thread is still running.
+    pub fn is_running(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+}
+
+impl Drop for HeadlessSession {
+    fn drop(&mut self) {
+        let _ = self.commands.send(Command::Stop);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Starts a headless compositor of `width`×`height` listening on `socket_path`.
+pub fn spawn_headless(width: u32, height: u32, socket_path: PathBuf) -> anyhow::Result<HeadlessSession> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let path = socket_path.clone();
+    let thread = std::thread::Builder::new()
+        .name("cirrus-compositor".into())
+        .spawn(move || -> anyhow::Result<()> {
+            let config = Config { backend: BackendKind::Headless { width, height }, socket: SocketChoice::Path(path), scale: None, font_dirs: vec![] };
+            let mut compositor = match Compositor::new(config).and_then(|mut c| c.command_channel().map(|s| (c, s))) {
+                Ok((c, sender)) => {
+                    let _ = ready_tx.send(Ok(sender));
+                    c
+                }
+                Err(err) => {
+                    let _ = ready_tx.send(Err(err));
+                    return Ok(());
+                }
+            };
+            compositor.run()
+        })
+        .context("starting the compositor thread")?;
+    let commands = ready_rx.recv().map_err(|_| anyhow!("the compositor thread died while starting"))??;
+    Ok(HeadlessSession { socket_path, commands, thread: Some(thread) })
+}

@@ -1,0 +1,24 @@
+//! cirrus-compositor: the Wayland compositor and phone shell of Cirrus.
+//!
+//! Built on smithay 0.7 and drawn entirely with the pixman renderer, so it runs the same way on
+//! a phone's KMS display, in QEMU's virtio-gpu and headless in tests.
+//!
+//! Map of the crate (modelled on niri):
+//! - [`state`]: [`state::State`], everything the compositor knows (Wayland globals, windows, the
+//!   shell, the output) and the phone window policy.
+//! - [`handlers`]: the Wayland protocol handlers (`delegate_*` impls).
+//! - [`shell`]: the shell drawn by the compositor itself (status bar, wallpaper), from `cirrus-ui`.
+//! - [`render`]: builds the list of elements an output shows.
+//! - [`backend`]: where frames go: [`backend::drm`] (KMS, the device) and [`backend::headless`]
+//!   (offscreen, tests and screenshots).
+//! - [`compositor`]: [`Compositor`], the event loop tying it together; what `main.rs` and the tests use.
+
+pub mod backend;
+pub mod compositor;
+pub mod handlers;
+pub mod notify;
+pub mod render;
+pub mod shell;
+pub mod state;
+
+pub use compositor::{BackendKind, Cirrus, Command, Compositor, Config, HeadlessSession, Screenshot, SocketChoice, spawn_headless};

@@ -1,0 +1,68 @@
+//! What an output shows, as smithay render elements, top-most first:
+//! status bar, the top app window (with its popups), wallpaper.
+
+use smithay::backend::renderer::element::memory::MemoryRenderBufferRenderElement;
+use smithay::backend::renderer::element::surface::WaylandSurfaceRenderElement;
+use smithay::backend::renderer::element::{AsRenderElements, Kind};
+use smithay::backend::renderer::pixman::PixmanRenderer;
+use smithay::desktop::Window;
+use smithay::render_elements;
+use smithay::utils::{Physical, Point, Scale};
+
+use crate::state::State;
+
+render_elements! {
+    /// Everything the compositor draws.
+    pub OutputElement<=PixmanRenderer>;
+    Memory=MemoryRenderBufferRenderElement<PixmanRenderer>,
+    Surface=WaylandSurfaceRenderElement<PixmanRenderer>,
+}
+
+/// Builds the element list for the current output, top-most first.
+pub fn output_elements(state: &State, renderer: &mut PixmanRenderer) -> Vec<OutputElement> {
+    let mut elements: Vec<OutputElement> = Vec::new();
+    let layout = *state.shell.layout();
+    let scale = state.output_scale();
+
+    match MemoryRenderBufferRenderElement::from_buffer(
+        renderer,
+        Point::<f64, Physical>::from((layout.status_bar.x as f64, layout.status_bar.y as f64)),
+        state.shell.status_bar(),
+        None,
+        None,
+        None,
+        Kind::Unspecified,
+    ) {
+        Ok(e) => elements.push(e.into()),
+        Err(err) => tracing::warn!(?err, "status bar not drawn"),
+    }
+
+    if let Some(window) = state.top_window() {
+        elements.extend(window_elements(state, renderer, window, scale));
+    }
+
+    match MemoryRenderBufferRenderElement::from_buffer(
+        renderer,
+        Point::<f64, Physical>::from((layout.home.x as f64, layout.home.y as f64)),
+        state.shell.wallpaper(),
+        None,
+        None,
+        None,
+        Kind::Unspecified,
+    ) {
+        Ok(e) => elements.push(e.into()),
+        Err(err) => tracing::warn!(?err, "wallpaper not drawn"),
+    }
+    elements
+}
+
+fn window_elements(state: &State, renderer: &mut PixmanRenderer, window: &Window, scale: f64) -> Vec<OutputElement> {
+    let Some(location) = state.space.element_location(window) else {
+        return Vec::new();
+    };
+    // The window's surface tree and its popups (smithay puts popups first, i.e. on top).
+    let origin = (location - window.geometry().loc).to_physical_precise_round(scale);
+    let elements: Vec<WaylandSurfaceRenderElement<PixmanRenderer>> =
+        AsRenderElements::render_elements(window, renderer, origin, Scale::from(scale), 1.0);
+    elements.into_iter().map(OutputElement::from).collect()
+}

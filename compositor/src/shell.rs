@@ -1,0 +1,154 @@
+//! The shell the compositor draws itself: wallpaper and status bar (clock), from `cirrus-ui`.
+//!
+//! Each piece is rendered into a [`MemoryRenderBuffer`] only when it changes (the clock once a
+//! minute), so a frame costs a copy of what is damaged, not a redraw of the shell.
+
+use cirrus_ui::shell::{ShellLayout, StatusBarState, draw_status_bar, draw_wallpaper};
+use cirrus_ui::text::TextRenderer;
+use cirrus_ui::tiny_skia::Pixmap;
+use cirrus_ui::{IRect, pixmap_to_argb8888};
+use smithay::backend::allocator::Fourcc;
+use smithay::backend::renderer::element::memory::MemoryRenderBuffer;
+use smithay::utils::{Rectangle, Transform};
+
+/// The shell's drawn pieces for one screen.
+pub struct Shell {
+    layout: ShellLayout,
+    /// Buffer scale of the pieces: the output's integer scale, so a piece drawn at N physical
+    /// pixels covers exactly N pixels on screen.
+    buffer_scale: i32,
+    text: TextRenderer,
+    status: StatusBarState,
+    wallpaper: MemoryRenderBuffer,
+    status_bar: MemoryRenderBuffer,
+}
+
+impl std::fmt::Debug for Shell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shell").field("layout", &self.layout).field("status", &self.status).finish()
+    }
+}
+
+fn to_buffer(pixmap: &Pixmap, scale: i32) -> MemoryRenderBuffer {
+    let size = (pixmap.width() as i32, pixmap.height() as i32);
+    let opaque = vec![Rectangle::from_size(size.into())];
+    MemoryRenderBuffer::from_slice(&pixmap_to_argb8888(pixmap), Fourcc::Argb8888, size, scale, Transform::Normal, Some(opaque))
+}
+
+fn render_piece(rect: IRect, scale: i32, draw: impl FnOnce(&mut Pixmap)) -> MemoryRenderBuffer {
+    match Pixmap::new(rect.width.max(1), rect.height.max(1)) {
+        Some(mut pixmap) => {
+            draw(&mut pixmap);
+            to_buffer(&pixmap, scale)
+        }
+        None => {
+            tracing::error!(?rect, "shell piece too large to allocate");
+            MemoryRenderBuffer::new(Fourcc::Argb8888, (1, 1), 1, Transform::Normal, None)
+        }
+    }
+}
+
+impl Shell {
+    /// Lays out and draws the shell for a `width`×`height` screen (physical pixels) shown at
+    /// the integer output scale `buffer_scale`.
+    pub fn new(width: u32, height: u32, buffer_scale: i32, text: TextRenderer) -> Self {
+        let layout = ShellLayout::new(width, height);
+        let mut shell = Shell {
+            layout,
+            buffer_scale: buffer_scale.max(1),
+            text,
+            status: StatusBarState::default(),
+            wallpaper: MemoryRenderBuffer::new(Fourcc::Argb8888, (1, 1), 1, Transform::Normal, None),
+            status_bar: MemoryRenderBuffer::new(Fourcc::Argb8888, (1, 1), 1, Transform::Normal, None),
+        };
+        shell.redraw_all();
+        shell
+    }
+
+    pub fn layout(&self) -> &ShellLayout {
+        &self.layout
+    }
+
+    /// Changes the screen size; returns whether anything changed.
+    pub fn resize(&mut self, width: u32, height: u32, buffer_scale: i32) -> bool {
+        if (width, height, buffer_scale.max(1)) == (self.layout.width, self.layout.height, self.buffer_scale) {
+            return false;
+        }
+        self.layout = ShellLayout::new(width, height);
+        self.buffer_scale = buffer_scale.max(1);
+        self.redraw_all();
+        true
+    }
+
+    /// Sets the clock text; redraws the status bar only if it changed. Returns whether it did.
+    pub fn set_clock(&mut self, clock: String) -> bool {
+        if self.status.clock == clock {
+            return false;
+        }
+        self.status.clock = clock;
+        self.redraw_status_bar();
+        true
+    }
+
+    pub fn status(&self) -> &StatusBarState {
+        &self.status
+    }
+
+    pub fn wallpaper(&self) -> &MemoryRenderBuffer {
+        &self.wallpaper
+    }
+
+    pub fn status_bar(&self) -> &MemoryRenderBuffer {
+        &self.status_bar
+    }
+
+    fn redraw_all(&mut self) {
+        self.wallpaper = render_piece(self.layout.home, self.buffer_scale, draw_wallpaper);
+        self.redraw_status_bar();
+    }
+
+    fn redraw_status_bar(&mut self) {
+        let layout = self.layout;
+        let status = self.status.clone();
+        let text = &mut self.text;
+        self.status_bar = render_piece(layout.status_bar, self.buffer_scale, |pixmap| draw_status_bar(pixmap, &layout, &status, text));
+    }
+}
+
+/// The clock text for the status bar at local time `now` (24-hour "HH:MM").
+pub fn format_clock(now: chrono::DateTime<chrono::Local>) -> String {
+    now.format("%H:%M").to_string()
+}
+
+/// Time until the next minute starts, when the clock must change.
+pub fn until_next_minute(now: chrono::DateTime<chrono::Local>) -> std::time::Duration {
+    use chrono::Timelike;
+    let into_minute = std::time::Duration::new(now.second() as u64, now.nanosecond().min(999_999_999));
+    std::time::Duration::from_secs(60).saturating_sub(into_minute).max(std::time::Duration::from_millis(10))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn clock_format_and_next_minute() {
+        let Some(t) = chrono::Local.with_ymd_and_hms(2026, 11, 21, 9, 41, 15).single() else {
+            return; // a local-time gap (DST) at that instant: nothing to check
+        };
+        assert_eq!(format_clock(t), "09:41");
+        assert_eq!(until_next_minute(t), std::time::Duration::from_secs(45));
+    }
+
+    #[test]
+    fn clock_change_redraws_once() {
+        let mut shell = Shell::new(360, 720, 1, TextRenderer::new());
+        assert!(shell.set_clock("10:00".into()));
+        assert!(!shell.set_clock("10:00".into()));
+        assert!(shell.set_clock("10:01".into()));
+        assert!(!shell.resize(360, 720, 1));
+        assert!(shell.resize(720, 1440, 2));
+        assert_eq!(shell.layout().status_bar.height, 56);
+    }
+}

@@ -1,0 +1,149 @@
+//! [`State`]: everything the compositor knows, and the phone window policy.
+//!
+//! Window policy (phone): every xdg toplevel is shown maximised in the area below the status bar;
+//! the most recently opened or activated one is on top, has keyboard focus and is the only one
+//! drawn. When it closes, the one below it comes back; with none left, the home screen shows.
+
+use std::time::Instant;
+
+use smithay::desktop::{PopupManager, Space, Window};
+use smithay::input::{Seat, SeatState};
+use smithay::output::Output;
+use smithay::reexports::calloop::LoopSignal;
+use smithay::reexports::wayland_protocols::xdg::shell::server::xdg_toplevel;
+use smithay::reexports::wayland_server::DisplayHandle;
+use smithay::reexports::wayland_server::backend::{ClientData, ClientId, DisconnectReason};
+use smithay::utils::{Logical, Point, Rectangle, SERIAL_COUNTER, Size};
+use smithay::wayland::compositor::{CompositorClientState, CompositorState};
+use smithay::wayland::output::OutputManagerState;
+use smithay::wayland::selection::data_device::DataDeviceState;
+use smithay::wayland::shell::xdg::{ToplevelSurface, XdgShellState};
+use smithay::wayland::shm::ShmState;
+
+use crate::shell::Shell;
+
+/// Per-client data smithay needs.
+#[derive(Default)]
+pub struct ClientState {
+    pub compositor_state: CompositorClientState,
+}
+
+impl ClientData for ClientState {
+    fn initialized(&self, client_id: ClientId) {
+        tracing::debug!(?client_id, "client connected");
+    }
+
+    fn disconnected(&self, client_id: ClientId, reason: DisconnectReason) {
+        match reason {
+            DisconnectReason::ProtocolError(err) => {
+                tracing::warn!(?client_id, error = %err.message, code = err.code, object = %err.object_interface, "client disconnected for a protocol error")
+            }
+            DisconnectReason::ConnectionClosed => tracing::debug!(?client_id, "client disconnected"),
+        }
+    }
+}
+
+/// The compositor's whole state; the calloop event loop's data.
+pub struct State {
+    pub display_handle: DisplayHandle,
+    pub loop_signal: LoopSignal,
+    pub started: Instant,
+
+    pub compositor_state: CompositorState,
+    pub xdg_shell_state: XdgShellState,
+    pub shm_state: ShmState,
+    pub output_manager_state: OutputManagerState,
+    pub seat_state: SeatState<State>,
+    pub data_device_state: DataDeviceState,
+    pub popups: PopupManager,
+    pub seat: Seat<State>,
+
+    /// Windows, stacked: the last mapped/raised is on top.
+    pub space: Space<Window>,
+    pub shell: Shell,
+    pub output: Output,
+
+    /// Something changed on screen since the last frame.
+    pub needs_redraw: bool,
+    /// Set once the first frame has reached the screen.
+    pub first_frame_done: bool,
+}
+
+impl State {
+    /// The output's scale (physical pixels per logical pixel).
+    pub fn output_scale(&self) -> f64 {
+        self.output.current_scale().fractional_scale()
+    }
+
+    /// The area apps get, in logical coordinates: everything below the status bar.
+    pub fn app_area(&self) -> Rectangle<i32, Logical> {
+        let scale = self.output_scale();
+        let home = self.shell.layout().home;
+        let loc: Point<i32, Logical> = Point::from(((home.x as f64 / scale).round() as i32, (home.y as f64 / scale).round() as i32));
+        let size: Size<i32, Logical> = Size::from(((home.width as f64 / scale).floor() as i32, (home.height as f64 / scale).floor() as i32));
+        Rectangle::new(loc, size)
+    }
+
+    /// Sets the pending state of a toplevel to the phone layout: maximised, tiled on every edge
+    /// (so clients draw no shadows or rounded corners), activated, sized to the app area.
+    pub fn apply_phone_layout(&self, toplevel: &ToplevelSurface) {
+        let area = self.app_area();
+        toplevel.with_pending_state(|state| {
+            state.size = Some(area.size);
+            state.bounds = Some(area.size);
+            state.states.set(xdg_toplevel::State::Maximized);
+            state.states.set(xdg_toplevel::State::Activated);
+            state.states.set(xdg_toplevel::State::TiledLeft);
+            state.states.set(xdg_toplevel::State::TiledRight);
+            state.states.set(xdg_toplevel::State::TiledTop);
+            state.states.set(xdg_toplevel::State::TiledBottom);
+        });
+    }
+
+    /// The window on top, if any: the one shown and focused.
+    pub fn top_window(&self) -> Option<&Window> {
+        self.space.elements().last()
+    }
+
+    /// Maps `window` on top of the stack in the app area and gives it keyboard focus.
+    pub fn map_on_top(&mut self, window: Window) {
+        let area = self.app_area();
+        for other in self.space.elements() {
+            if let Some(toplevel) = other.toplevel() {
+                toplevel.with_pending_state(|state| {
+                    state.states.unset(xdg_toplevel::State::Activated);
+                });
+                if toplevel.is_initial_configure_sent() {
+                    toplevel.send_pending_configure();
+                }
+            }
+        }
+        self.space.map_element(window.clone(), area.loc, true);
+        self.focus_top();
+        self.needs_redraw = true;
+    }
+
+    /// Gives keyboard focus to the top window (or to nothing on the home screen).
+    pub fn focus_top(&mut self) {
+        let focus = self.top_window().and_then(|w| w.toplevel()).map(|t| t.wl_surface().clone());
+        if let Some(keyboard) = self.seat.get_keyboard() {
+            keyboard.set_focus(self, focus, SERIAL_COUNTER.next_serial());
+        }
+    }
+
+    /// Relayouts every window after the screen changed (size, scale).
+    pub fn relayout(&mut self) {
+        let area = self.app_area();
+        let windows: Vec<Window> = self.space.elements().cloned().collect();
+        for window in windows {
+            if let Some(toplevel) = window.toplevel() {
+                self.apply_phone_layout(toplevel);
+                if toplevel.is_initial_configure_sent() {
+                    toplevel.send_pending_configure();
+                }
+            }
+            self.space.map_element(window, area.loc, false);
+        }
+        self.needs_redraw = true;
+    }
+}

@@ -1,0 +1,34 @@
+//! The shell's look: colours (sRGB, 8-bit) and sizes in dp (density-independent pixels; one dp is
+//! one pixel on a 360-pixel-wide screen, the scale of the smallest phones we support).
+
+/// Width of the reference screen in dp; the shell's scale is `screen_width / REFERENCE_WIDTH_DP`.
+pub const REFERENCE_WIDTH_DP: f32 = 360.0;
+
+/// Height of the status bar.
+pub const STATUS_BAR_HEIGHT_DP: f32 = 28.0;
+/// Space between the screen's left/right edge and the status bar's content.
+pub const STATUS_BAR_PADDING_DP: f32 = 16.0;
+/// Size of the status bar's clock text.
+pub const STATUS_BAR_TEXT_DP: f32 = 15.0;
+/// Width reserved for the clock (fits "00:00" in the shell font with room to spare).
+pub const CLOCK_WIDTH_DP: f32 = 64.0;
+
+/// Status bar background.
+pub const STATUS_BAR_BG: [u8; 3] = [0x0b, 0x10, 0x1c];
+/// Colour of the status bar's text (clock) and icons.
+pub const STATUS_BAR_TEXT: [u8; 3] = [0xf2, 0xf5, 0xfa];
+
+/// The wallpaper's vertical gradient, top to bottom ("sky over the sea").
+pub const WALLPAPER_TOP: [u8; 3] = [0x1d, 0x3b, 0x6e];
+pub const WALLPAPER_MIDDLE: [u8; 3] = [0x2b, 0x6c, 0x9a];
+pub const WALLPAPER_BOTTOM: [u8; 3] = [0x7f, 0xc4, 0xc9];
+
+/// The shell's font family. It ships in every Cirrus image (Debian's fonts-dejavu-core) and
+/// `cargo xtask deps` installs it on build machines, so tests draw the same glyphs as the device.
+/// Without it, text falls back to any sans-serif font found.
+pub const SHELL_FONT_FAMILY: &str = "DejaVu Sans";
+
+/// Converts a theme colour into a tiny-skia colour.
+pub fn color([r, g, b]: [u8; 3]) -> tiny_skia::Color {
+    tiny_skia::Color::from_rgba8(r, g, b, 0xff)
+}
