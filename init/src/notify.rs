@@ -8,8 +8,8 @@
 //!
 //! [`send`] is the client side used by `cirrus-init notify`.
 
-use std::io::IoSliceMut;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -19,7 +19,7 @@ use anyhow::{Context, bail};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::socket::{
-    AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType, UnixAddr, bind, recvmsg,
+    AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr, bind,
     sendto, setsockopt, socket, sockopt,
 };
 
@@ -96,37 +96,13 @@ impl NotifySocket {
     /// Receives one pending message, or None when there is none.
     pub fn recv(&self) -> anyhow::Result<Option<NotifyMessage>> {
         let mut buf = [0u8; MAX_MESSAGE];
-        let mut cmsg = nix::cmsg_space!(nix::sys::socket::UnixCredentials);
-        let mut iov = [IoSliceMut::new(&mut buf)];
-        let msg = match recvmsg::<UnixAddr>(
-            self.socket.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            MsgFlags::MSG_DONTWAIT,
-        ) {
-            Ok(msg) => msg,
+        let received = match recv_with_credentials(self.socket.as_raw_fd(), &mut buf) {
+            Ok(r) => r,
             Err(Errno::EAGAIN | Errno::EINTR) => return Ok(None),
             Err(e) => bail!("cannot receive from the notify socket: {e}"),
         };
-        let bytes = msg.bytes;
-        let mut pid = None;
-        if let Ok(cmsgs) = msg.cmsgs() {
-            for c in cmsgs {
-                if let ControlMessageOwned::ScmCredentials(cred) = c {
-                    pid = Some(cred.pid());
-                }
-            }
-        }
-        // Only a bound (here: autobound, abstract) sender can be answered.
-        let reply_to = msg
-            .address
-            .filter(|a| a.path().is_some() || a.as_abstract().is_some());
-        let fields = parse_fields(&buf[..bytes.min(MAX_MESSAGE)]);
-        Ok(Some(NotifyMessage {
-            pid,
-            fields,
-            reply_to,
-        }))
+        let fields = parse_fields(&buf[..received.bytes.min(MAX_MESSAGE)]);
+        Ok(Some(NotifyMessage { pid: received.pid, fields, reply_to: received.sender }))
     }
 
     /// Tells the sender of `msg` that it was handled (best effort, never blocks).
@@ -135,6 +111,71 @@ impl NotifySocket {
             let _ = sendto(self.socket.as_raw_fd(), b"OK", addr, MsgFlags::MSG_DONTWAIT);
         }
     }
+}
+
+/// What one `recvmsg` brought.
+struct Received {
+    bytes: usize,
+    pid: Option<i32>,
+    /// The sender's address when it is bound (path or abstract); unbound senders cannot be answered.
+    sender: Option<UnixAddr>,
+}
+
+/// `recvmsg(2)` with `SCM_CREDENTIALS`, done by hand: nix's address decoding asserts on the empty
+/// address an unbound sender (the common sd_notify client) arrives with, and PID 1 must not panic on
+/// what a client sends. File descriptors a client passes along are closed, never kept.
+fn recv_with_credentials(fd: RawFd, buf: &mut [u8]) -> Result<Received, Errno> {
+    // SAFETY: all-zero is a valid `sockaddr_un` and `msghdr`.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    // Room for the credentials and a few passed fds, 8-byte aligned as cmsg headers need.
+    let mut control = [0u64; 32];
+    let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+    hdr.msg_name = (&mut addr as *mut libc::sockaddr_un).cast();
+    hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+    hdr.msg_iov = &mut iov;
+    hdr.msg_iovlen = 1;
+    hdr.msg_control = control.as_mut_ptr().cast();
+    hdr.msg_controllen = std::mem::size_of_val(&control);
+    // SAFETY: every pointer in `hdr` points at live buffers of the lengths given.
+    let n = unsafe { libc::recvmsg(fd, &mut hdr, libc::MSG_DONTWAIT | libc::MSG_CMSG_CLOEXEC) };
+    if n < 0 {
+        return Err(Errno::last());
+    }
+    let mut pid = None;
+    // SAFETY: walking the control buffer the kernel filled, with the libc macros, bounds-checked by them.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&hdr);
+        while !c.is_null() {
+            let h = &*c;
+            let data = libc::CMSG_DATA(c);
+            let data_len = (h.cmsg_len as usize).saturating_sub(libc::CMSG_LEN(0) as usize);
+            if h.cmsg_level == libc::SOL_SOCKET && h.cmsg_type == libc::SCM_CREDENTIALS && data_len >= std::mem::size_of::<libc::ucred>() {
+                let cred: libc::ucred = std::ptr::read_unaligned(data.cast());
+                pid = Some(cred.pid);
+            } else if h.cmsg_level == libc::SOL_SOCKET && h.cmsg_type == libc::SCM_RIGHTS {
+                for i in 0..data_len / std::mem::size_of::<RawFd>() {
+                    let passed: RawFd = std::ptr::read_unaligned(data.cast::<RawFd>().add(i));
+                    libc::close(passed);
+                }
+            }
+            c = libc::CMSG_NXTHDR(&hdr, c);
+        }
+    }
+    let path_offset = std::mem::offset_of!(libc::sockaddr_un, sun_path);
+    let name_len = (hdr.msg_namelen as usize).min(std::mem::size_of::<libc::sockaddr_un>()).saturating_sub(path_offset);
+    let name: Vec<u8> = addr.sun_path[..name_len].iter().map(|&c| c as u8).collect();
+    let sender = match name.split_first() {
+        None => None,
+        Some((0, abstract_name)) if !abstract_name.is_empty() => UnixAddr::new_abstract(abstract_name).ok(),
+        Some(_) => {
+            let path_bytes = name.split(|&b| b == 0).next().unwrap_or_default();
+            (!path_bytes.is_empty())
+                .then(|| UnixAddr::new(std::path::Path::new(std::ffi::OsStr::from_bytes(path_bytes))).ok())
+                .flatten()
+        }
+    };
+    Ok(Received { bytes: n as usize, pid, sender })
 }
 
 impl Drop for NotifySocket {
@@ -230,6 +271,27 @@ mod tests {
         assert!(msg.reply_to.is_some());
         server.acknowledge(&msg);
         client.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn accepts_messages_from_unbound_senders() {
+        // What sd_notify clients in most languages do: send from an unbound socket.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify");
+        let server = NotifySocket::bind(&path).unwrap();
+        let client = std::os::unix::net::UnixDatagram::unbound().unwrap();
+        client.send_to(b"READY=1", &path).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let msg = loop {
+            if let Some(msg) = server.recv().unwrap() {
+                break msg;
+            }
+            assert!(std::time::Instant::now() < deadline, "no message received");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert_eq!(msg.fields, [("READY".to_string(), "1".to_string())]);
+        assert!(msg.reply_to.is_none());
+        server.acknowledge(&msg);
     }
 
     #[test]
