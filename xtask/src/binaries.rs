@@ -1,0 +1,124 @@
+//! Building the programs that go into a device image.
+//!
+//! Dev profile on purpose: in this workspace dependencies are built at opt-level 2 even in dev, and
+//! the dev build shares its dependency artifacts with `cargo test`, so CI compiles the dependency
+//! tree once.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use anyhow::{Context, Result, bail};
+
+use crate::workspace::{Workspace, cargo};
+
+/// Builds each program in `names` (a Cirrus package whose binary has the same name, e.g.
+/// `cirrus-init`) and returns binary name → path of the executable.
+pub fn build(ws: &Workspace, names: &[String]) -> Result<BTreeMap<String, PathBuf>> {
+    if names.is_empty() {
+        bail!("the device lists no programs to build");
+    }
+    println!(
+        "build: cargo build {}",
+        names
+            .iter()
+            .map(|n| format!("-p {n}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let mut cmd = cargo();
+    cmd.arg("build")
+        .arg("--message-format=json-render-diagnostics")
+        .current_dir(&ws.root);
+    for name in names {
+        cmd.arg("-p").arg(name);
+    }
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("could not run cargo build")?;
+    let stdout = child.stdout.take().context("cargo build has no stdout")?;
+    let mut executables = BTreeMap::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.context("reading cargo build's output")?;
+        if let Some((name, path)) = parse_executable(&line) {
+            executables.insert(name, path);
+        }
+    }
+    let status = child.wait().context("waiting for cargo build")?;
+    if !status.success() {
+        bail!("cargo build failed ({status})");
+    }
+    select(executables, names)
+}
+
+/// The binary's name and path from one `compiler-artifact` message of `--message-format=json`.
+fn parse_executable(line: &str) -> Option<(String, PathBuf)> {
+    let msg: serde_json::Value = serde_json::from_str(line).ok()?;
+    if msg.get("reason")?.as_str()? != "compiler-artifact" {
+        return None;
+    }
+    let target = msg.get("target")?;
+    let is_bin = target
+        .get("kind")?
+        .as_array()?
+        .iter()
+        .any(|k| k.as_str() == Some("bin"));
+    if !is_bin {
+        return None;
+    }
+    let name = target.get("name")?.as_str()?.to_owned();
+    let path = PathBuf::from(msg.get("executable")?.as_str()?);
+    Some((name, path))
+}
+
+fn select(
+    mut executables: BTreeMap<String, PathBuf>,
+    names: &[String],
+) -> Result<BTreeMap<String, PathBuf>> {
+    let mut selected = BTreeMap::new();
+    for name in names {
+        match executables.remove(name) {
+            Some(path) => {
+                selected.insert(name.clone(), path);
+            }
+            None => bail!(
+                "cargo build produced no binary named `{name}` (a device's program must be a package \
+                 with a binary of the same name); it built: {}",
+                executables.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+    Ok(selected)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_binaries_from_cargo_messages() {
+        let lines = [
+            r#"{"reason":"compiler-artifact","package_id":"x","target":{"kind":["lib"],"name":"cirrus_logging"},"executable":null,"filenames":["/t/debug/libcirrus_logging.rlib"]}"#,
+            r#"{"reason":"compiler-artifact","package_id":"x","target":{"kind":["bin"],"name":"cirrus-init"},"executable":"/t/debug/cirrus-init","filenames":["/t/debug/cirrus-init"]}"#,
+            r#"{"reason":"build-script-executed","package_id":"y"}"#,
+            r#"{"reason":"compiler-artifact","package_id":"x","target":{"kind":["bin"],"name":"cirrus-compositor"},"executable":"/t/debug/cirrus-compositor","filenames":[]}"#,
+            r#"{"reason":"build-finished","success":true}"#,
+            "not json",
+        ];
+        let found: BTreeMap<_, _> = lines.iter().filter_map(|l| parse_executable(l)).collect();
+        assert_eq!(found.len(), 2);
+        let names = vec!["cirrus-init".to_owned(), "cirrus-compositor".to_owned()];
+        let selected = select(found.clone(), &names).unwrap();
+        assert_eq!(
+            selected["cirrus-init"],
+            PathBuf::from("/t/debug/cirrus-init")
+        );
+        let err = select(found, &["cirrus-logd".to_owned()]).unwrap_err();
+        assert!(err.to_string().contains("cirrus-logd"), "{err}");
+    }
+}
