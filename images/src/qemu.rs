@@ -121,7 +121,10 @@ pub fn qemu_command(device: &Device, image: &Image, opts: &QemuOptions) -> Comma
     };
     match opts.display {
         QemuDisplay::Headless => cmd.args(["-display", "none"]),
-        QemuDisplay::Window => cmd.args(["-display", "gtk,zoom-to-fit=on"]),
+        // SDL, not GTK: QEMU's GTK window reports its own (initially 640x480) size to virtio-gpu
+        // as the monitor's preferred mode before the guest starts, so the phone would boot at
+        // 640x480; the SDL window opens at the size the device defines (measured under Xvfb).
+        QemuDisplay::Window => cmd.args(["-display", "sdl"]),
     };
     cmd
 }
@@ -227,7 +230,7 @@ mod tests {
         opts.serial_log = Some("/tmp/serial.log".into());
         opts.data_image = Some("/tmp/scratch.img".into());
         let a = args(&qemu_command(&device, &image, &opts));
-        assert_eq!(value_after(&a, "-display"), ["gtk,zoom-to-fit=on"]);
+        assert_eq!(value_after(&a, "-display"), ["sdl"]);
         assert_eq!(value_after(&a, "-serial"), ["file:/tmp/serial.log"]);
         assert_eq!(
             value_after(&a, "-drive")[1],

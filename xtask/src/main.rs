@@ -8,6 +8,7 @@
 //! * `image [--device NAME]`: build the programs, then the boot image (`cirrus-images`).
 //! * `run [--device NAME] [--headless] [--keep-running]`: build the image and boot it in QEMU.
 //! * `test`: `cargo test --workspace`, then the boot test ([`boot_test`]).
+//! * `fuzz [--seconds N] [TARGET…]`: every cargo-fuzz target for a bounded time ([`fuzz`]).
 //!
 //! `.ci/run` runs `cargo xtask test`. This crate sits outside the device: it drives cargo, the image
 //! builder and QEMU on the developer's machine. Its own dependency tree must stay pure Rust (no crate
@@ -19,6 +20,7 @@
 mod binaries;
 mod boot_test;
 mod deps;
+mod fuzz;
 mod home_screen_check;
 mod image;
 mod interrupt;
@@ -91,6 +93,14 @@ enum Command {
         #[arg(long, default_value = DEFAULT_DEVICE)]
         device: String,
     },
+    /// Fuzz every parser of outside data (each cargo-fuzz target) for a bounded time.
+    Fuzz {
+        /// Seconds to run each target.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        /// Only these targets (default: all).
+        targets: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -116,6 +126,7 @@ fn main() -> ExitCode {
             keep_running,
         } => deps::ensure().and_then(|()| run::run(&device, headless, keep_running)),
         Command::Test { device } => deps::ensure().and_then(|()| test::run(&device)),
+        Command::Fuzz { seconds, targets } => deps::ensure().and_then(|()| fuzz::run(seconds, &targets)),
     };
     match result {
         Ok(code) => code,

@@ -45,9 +45,12 @@ impl Workspace {
         })
     }
 
-    /// `<target>/cirrus/<device>`: where the image of `device` is built.
+    /// `<workspace>/target/cirrus/<device>`: where the image of `device` is built, its boot-test
+    /// screenshot and serial log kept. Always inside the checkout (as the README says), even when
+    /// cargo's own artefacts live in a shared `CARGO_TARGET_DIR`: an image is small next to them
+    /// and belongs to this checkout's sources.
     pub fn image_dir(&self, device: &str) -> PathBuf {
-        self.target_dir.join("cirrus").join(device)
+        self.root.join("target").join("cirrus").join(device)
     }
 }
 
@@ -80,7 +83,7 @@ mod tests {
         assert_eq!(ws.target_dir, Path::new("/cache/target"));
         assert_eq!(
             ws.image_dir("qemu-x86_64"),
-            Path::new("/cache/target/cirrus/qemu-x86_64")
+            Path::new("/src/cirrus/target/cirrus/qemu-x86_64")
         );
         assert!(Workspace::from_metadata(br#"{"workspace_root":"/x"}"#).is_err());
     }
