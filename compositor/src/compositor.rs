@@ -57,14 +57,33 @@ pub struct Config {
     pub scale: Option<i32>,
     /// Directories to load fonts from; empty = the system's.
     pub font_dirs: Vec<PathBuf>,
+    /// Data directories whose `applications/*.desktop` fill the launcher (e.g. `/usr/share`).
+    pub app_dirs: Vec<PathBuf>,
+}
+
+impl Config {
+    /// Data directories searched for apps on a device.
+    pub fn default_app_dirs() -> Vec<PathBuf> {
+        vec![PathBuf::from("/usr/local/share"), PathBuf::from("/usr/share")]
+    }
 }
 
 /// Requests other threads can send to a running compositor (see [`spawn_headless`]).
 pub enum Command {
     /// Render now and send back the frame.
     Screenshot(std::sync::mpsc::Sender<anyhow::Result<Screenshot>>),
+    /// Inject touch-like input (logical coordinates), as a touchscreen or a pointer would send it.
+    Input(InjectedInput),
     /// Leave the event loop.
     Stop,
+}
+
+/// Input injected by tests and tools, in logical coordinates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum InjectedInput {
+    Down { pointing: crate::input::Pointing, x: f64, y: f64 },
+    Motion { pointing: crate::input::Pointing, x: f64, y: f64 },
+    Up { pointing: crate::input::Pointing },
 }
 
 /// The event loop's data: the compositor state and the backend drawing it.
@@ -138,8 +157,16 @@ impl Compositor {
         }
         seat.add_pointer();
 
+        seat.add_touch();
+
         let mut space = Space::default();
         space.map_output(&output, (0, 0));
+
+        let apps = crate::apps::discover(&config.app_dirs);
+        tracing::info!(count = apps.len(), "apps on the launcher");
+        let mut shell = shell;
+        shell.set_launcher_items(apps.iter().map(|a| cirrus_ui::launcher::LauncherItem { label: a.name.clone(), icon: a.icon.clone() }).collect());
+        let socket_path = Self::listen(&handle, &config.socket)?;
 
         let state = State {
             display_handle: dh.clone(),
@@ -147,6 +174,7 @@ impl Compositor {
             started: Instant::now(),
             compositor_state: CompositorState::new::<State>(&dh),
             xdg_shell_state: XdgShellState::new::<State>(&dh),
+            xdg_decoration_state: smithay::wayland::shell::xdg::decoration::XdgDecorationState::new::<State>(&dh),
             shm_state: ShmState::new::<State>(&dh, vec![]),
             output_manager_state: OutputManagerState::new_with_xdg_output::<State>(&dh),
             seat_state,
@@ -156,11 +184,17 @@ impl Compositor {
             space,
             shell,
             output,
+            apps,
+            launcher_page: 0,
+            showing_home: true,
+            contacts: Default::default(),
+            pointer_location: (0.0, 0.0).into(),
+            children: Vec::new(),
+            socket_path: socket_path.clone(),
             needs_redraw: true,
             first_frame_done: false,
         };
 
-        let socket_path = Self::listen(&handle, &config.socket)?;
         handle
             .insert_source(Generic::new(display, Interest::READ, Mode::Level), |_, display, data: &mut Cirrus| {
                 // SAFETY: the display is not dropped while the source exists.
@@ -173,6 +207,12 @@ impl Compositor {
             .map_err(|e| anyhow!("watching the Wayland display: {e}"))?;
 
         Self::start_clock(&handle)?;
+        handle
+            .insert_source(Timer::from_duration(Duration::from_secs(1)), |_, _, data: &mut Cirrus| {
+                data.state.reap_children();
+                TimeoutAction::ToDuration(Duration::from_secs(1))
+            })
+            .map_err(|e| anyhow!("starting the reaper: {e}"))?;
         if matches!(backend, Backend::Headless(_)) {
             Self::start_frame_timer(&handle)?;
         }
@@ -263,6 +303,14 @@ impl Compositor {
                 ChannelEvent::Msg(Command::Screenshot(reply)) => {
                     let _ = reply.send(data.screenshot());
                 }
+                ChannelEvent::Msg(Command::Input(input)) => {
+                    match input {
+                        InjectedInput::Down { pointing, x, y } => data.state.contact_down(pointing, None, (x, y).into()),
+                        InjectedInput::Motion { pointing, x, y } => data.state.contact_motion(pointing, None, (x, y).into()),
+                        InjectedInput::Up { pointing } => data.state.contact_up(pointing, None),
+                    }
+                    data.state.needs_redraw = true;
+                }
                 ChannelEvent::Msg(Command::Stop) | ChannelEvent::Closed => data.state.loop_signal.stop(),
             })
             .map_err(|e| anyhow!("command channel: {e}"))?;
@@ -293,9 +341,9 @@ impl Compositor {
     /// Runs until stopped (signal, [`Command::Stop`]).
     pub fn run(&mut self) -> anyhow::Result<()> {
         self.data.render_if_needed();
-        self.event_loop
-            .run(None, &mut self.data, |data| data.after_dispatch())
-            .context("event loop")
+        let result = self.event_loop.run(None, &mut self.data, |data| data.after_dispatch()).context("event loop");
+        self.data.state.terminate_children();
+        result
     }
 }
 
@@ -362,7 +410,7 @@ impl Cirrus {
         }
         let output = self.state.output.clone();
         let now = self.state.started.elapsed();
-        if let Some(window) = self.state.top_window() {
+        if let Some(window) = self.state.shown_window() {
             window.send_frame(&output, now, Some(Duration::ZERO), |_, _| Some(output.clone()));
         }
     }
@@ -396,6 +444,28 @@ impl HeadlessSession {
         answer.recv_timeout(Duration::from_secs(30)).map_err(|_| anyhow!("no screenshot from the compositor"))?
     }
 
+    /// Sends touch-like input.
+    pub fn input(&self, input: InjectedInput) -> anyhow::Result<()> {
+        self.commands.send(Command::Input(input)).map_err(|_| anyhow!("the compositor thread has stopped"))
+    }
+
+    /// A tap at logical (`x`, `y`).
+    pub fn tap(&self, pointing: crate::input::Pointing, x: f64, y: f64) -> anyhow::Result<()> {
+        self.input(InjectedInput::Down { pointing, x, y })?;
+        self.input(InjectedInput::Up { pointing })
+    }
+
+    /// A swipe from `from` to `to` (logical) in `steps` moves.
+    pub fn swipe(&self, pointing: crate::input::Pointing, from: (f64, f64), to: (f64, f64), steps: u32) -> anyhow::Result<()> {
+        self.input(InjectedInput::Down { pointing, x: from.0, y: from.1 })?;
+        let steps = steps.max(1);
+        for i in 1..=steps {
+            let t = i as f64 / steps as f64;
+            self.input(InjectedInput::Motion { pointing, x: from.0 + (to.0 - from.0) * t, y: from.1 + (to.1 - from.1) * t })?;
+        }
+        self.input(InjectedInput::Up { pointing })
+    }
+
     /// Stops the compositor and returns how its thread ended.
     pub fn stop(mut self) -> anyhow::Result<()> {
         let _ = self.commands.send(Command::Stop);
@@ -420,14 +490,15 @@ impl Drop for HeadlessSession {
     }
 }
 
-/// Starts a headless compositor of `width`×`height` listening on `socket_path`.
-pub fn spawn_headless(width: u32, height: u32, socket_path: PathBuf) -> anyhow::Result<HeadlessSession> {
+/// Starts a headless compositor of `width`×`height` listening on `socket_path`, its launcher filled
+/// from `app_dirs` (data directories holding `applications/*.desktop`).
+pub fn spawn_headless(width: u32, height: u32, socket_path: PathBuf, app_dirs: Vec<PathBuf>) -> anyhow::Result<HeadlessSession> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let path = socket_path.clone();
     let thread = std::thread::Builder::new()
         .name("cirrus-compositor".into())
         .spawn(move || -> anyhow::Result<()> {
-            let config = Config { backend: BackendKind::Headless { width, height }, socket: SocketChoice::Path(path), scale: None, font_dirs: vec![] };
+            let config = Config { backend: BackendKind::Headless { width, height }, socket: SocketChoice::Path(path), scale: None, font_dirs: vec![], app_dirs };
             let mut compositor = match Compositor::new(config).and_then(|mut c| c.command_channel().map(|s| (c, s))) {
                 Ok((c, sender)) => {
                     let _ = ready_tx.send(Ok(sender));

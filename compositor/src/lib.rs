@@ -13,12 +13,14 @@
 //!   (offscreen, tests and screenshots).
 //! - [`compositor`]: [`Compositor`], the event loop tying it together; what `main.rs` and the tests use.
 
+pub mod apps;
 pub mod backend;
 pub mod compositor;
 pub mod handlers;
+pub mod input;
 pub mod notify;
 pub mod render;
 pub mod shell;
 pub mod state;
 
-pub use compositor::{BackendKind, Cirrus, Command, Compositor, Config, HeadlessSession, Screenshot, SocketChoice, spawn_headless};
+pub use compositor::{BackendKind, Cirrus, Command, Compositor, Config, HeadlessSession, InjectedInput, Screenshot, SocketChoice, spawn_headless};

@@ -33,6 +33,10 @@ struct Args {
     /// Output scale advertised to clients; default: from the screen width (360 dp wide).
     #[arg(long)]
     scale: Option<i32>,
+    /// Data directory whose applications/*.desktop fill the launcher (repeatable; default
+    /// /usr/local/share and /usr/share).
+    #[arg(long)]
+    app_dir: Vec<PathBuf>,
     /// Headless: write the first frame as PNG to this path, then keep running.
     #[arg(long)]
     screenshot: Option<PathBuf>,
@@ -75,7 +79,8 @@ fn main() -> anyhow::Result<()> {
         BackendArg::Headless => BackendKind::Headless { width: args.size.0, height: args.size.1 },
     };
     tracing::info!(version = env!("CARGO_PKG_VERSION"), ?backend, "cirrus-compositor starting");
-    let mut compositor = Compositor::new(Config { backend, socket, scale: args.scale, font_dirs: vec![] })?;
+    let app_dirs = if args.app_dir.is_empty() { Config::default_app_dirs() } else { args.app_dir.clone() };
+    let mut compositor = Compositor::new(Config { backend, socket, scale: args.scale, font_dirs: vec![], app_dirs })?;
     compositor.stop_on_signals()?;
     if let Some(path) = &args.screenshot {
         compositor.data().render_if_needed();

@@ -37,8 +37,21 @@ pub fn output_elements(state: &State, renderer: &mut PixmanRenderer) -> Vec<Outp
         Err(err) => tracing::warn!(?err, "status bar not drawn"),
     }
 
-    if let Some(window) = state.top_window() {
+    if let Some(window) = state.shown_window() {
         elements.extend(window_elements(state, renderer, window, scale));
+    } else {
+        match MemoryRenderBufferRenderElement::from_buffer(
+            renderer,
+            Point::<f64, Physical>::from((layout.home.x as f64, layout.home.y as f64)),
+            state.shell.launcher(),
+            None,
+            None,
+            None,
+            Kind::Unspecified,
+        ) {
+            Ok(e) => elements.push(e.into()),
+            Err(err) => tracing::warn!(?err, "launcher not drawn"),
+        }
     }
 
     match MemoryRenderBufferRenderElement::from_buffer(

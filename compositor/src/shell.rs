@@ -3,6 +3,7 @@
 //! Each piece is rendered into a [`MemoryRenderBuffer`] only when it changes (the clock once a
 //! minute), so a frame costs a copy of what is damaged, not a redraw of the shell.
 
+use cirrus_ui::launcher::{LauncherItem, LauncherLayout, draw_launcher};
 use cirrus_ui::shell::{ShellLayout, StatusBarState, draw_status_bar, draw_wallpaper};
 use cirrus_ui::text::TextRenderer;
 use cirrus_ui::tiny_skia::Pixmap;
@@ -21,6 +22,10 @@ pub struct Shell {
     status: StatusBarState,
     wallpaper: MemoryRenderBuffer,
     status_bar: MemoryRenderBuffer,
+    launcher_layout: LauncherLayout,
+    launcher_items: Vec<LauncherItem>,
+    launcher_page: usize,
+    launcher: MemoryRenderBuffer,
 }
 
 impl std::fmt::Debug for Shell {
@@ -29,17 +34,21 @@ impl std::fmt::Debug for Shell {
     }
 }
 
-fn to_buffer(pixmap: &Pixmap, scale: i32) -> MemoryRenderBuffer {
+fn to_buffer(pixmap: &Pixmap, scale: i32, opaque: bool) -> MemoryRenderBuffer {
     let size = (pixmap.width() as i32, pixmap.height() as i32);
-    let opaque = vec![Rectangle::from_size(size.into())];
-    MemoryRenderBuffer::from_slice(&pixmap_to_argb8888(pixmap), Fourcc::Argb8888, size, scale, Transform::Normal, Some(opaque))
+    let opaque = opaque.then(|| vec![Rectangle::from_size(size.into())]);
+    MemoryRenderBuffer::from_slice(&pixmap_to_argb8888(pixmap), Fourcc::Argb8888, size, scale, Transform::Normal, opaque)
 }
 
 fn render_piece(rect: IRect, scale: i32, draw: impl FnOnce(&mut Pixmap)) -> MemoryRenderBuffer {
+    render_piece_with(rect, scale, true, draw)
+}
+
+fn render_piece_with(rect: IRect, scale: i32, opaque: bool, draw: impl FnOnce(&mut Pixmap)) -> MemoryRenderBuffer {
     match Pixmap::new(rect.width.max(1), rect.height.max(1)) {
         Some(mut pixmap) => {
             draw(&mut pixmap);
-            to_buffer(&pixmap, scale)
+            to_buffer(&pixmap, scale, opaque)
         }
         None => {
             tracing::error!(?rect, "shell piece too large to allocate");
@@ -60,6 +69,10 @@ impl Shell {
             status: StatusBarState::default(),
             wallpaper: MemoryRenderBuffer::new(Fourcc::Argb8888, (1, 1), 1, Transform::Normal, None),
             status_bar: MemoryRenderBuffer::new(Fourcc::Argb8888, (1, 1), 1, Transform::Normal, None),
+            launcher_layout: LauncherLayout::new(&layout),
+            launcher_items: Vec::new(),
+            launcher_page: 0,
+            launcher: MemoryRenderBuffer::new(Fourcc::Argb8888, (1, 1), 1, Transform::Normal, None),
         };
         shell.redraw_all();
         shell
@@ -75,6 +88,7 @@ impl Shell {
             return false;
         }
         self.layout = ShellLayout::new(width, height);
+        self.launcher_layout = LauncherLayout::new(&self.layout);
         self.buffer_scale = buffer_scale.max(1);
         self.redraw_all();
         true
@@ -88,6 +102,45 @@ impl Shell {
         self.status.clock = clock;
         self.redraw_status_bar();
         true
+    }
+
+    /// Replaces the launcher's apps.
+    pub fn set_launcher_items(&mut self, items: Vec<LauncherItem>) {
+        self.launcher_items = items;
+        self.launcher_page = self.launcher_page.min(self.launcher_layout.pages(self.launcher_items.len()) - 1);
+        self.redraw_launcher();
+    }
+
+    /// Shows launcher page `page`.
+    pub fn set_launcher_page(&mut self, page: usize) {
+        let page = page.min(self.launcher_layout.pages(self.launcher_items.len()) - 1);
+        if page != self.launcher_page {
+            self.launcher_page = page;
+            self.redraw_launcher();
+        }
+    }
+
+    /// The slot (on page `page`) under the physical screen point, if an app is there.
+    pub fn launcher_hit(&self, x: i32, y: i32, page: usize, count: usize) -> Option<usize> {
+        let per_page = self.launcher_layout.per_page();
+        let on_page = count.saturating_sub(page * per_page).min(per_page);
+        self.launcher_layout.hit(x, y, on_page)
+    }
+
+    pub fn launcher_per_page(&self) -> usize {
+        self.launcher_layout.per_page()
+    }
+
+    pub fn launcher_pages(&self, count: usize) -> usize {
+        self.launcher_layout.pages(count)
+    }
+
+    pub fn launcher_layout(&self) -> &LauncherLayout {
+        &self.launcher_layout
+    }
+
+    pub fn launcher(&self) -> &MemoryRenderBuffer {
+        &self.launcher
     }
 
     pub fn status(&self) -> &StatusBarState {
@@ -105,6 +158,13 @@ impl Shell {
     fn redraw_all(&mut self) {
         self.wallpaper = render_piece(self.layout.home, self.buffer_scale, draw_wallpaper);
         self.redraw_status_bar();
+        self.redraw_launcher();
+    }
+
+    fn redraw_launcher(&mut self) {
+        let layout = self.launcher_layout;
+        let (items, page, text) = (&self.launcher_items, self.launcher_page, &mut self.text);
+        self.launcher = render_piece_with(self.layout.home, self.buffer_scale, false, |pixmap| draw_launcher(pixmap, &layout, items, page, text));
     }
 
     fn redraw_status_bar(&mut self) {

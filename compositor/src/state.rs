@@ -4,14 +4,18 @@
 //! the most recently opened or activated one is on top, has keyboard focus and is the only one
 //! drawn. When it closes, the one below it comes back; with none left, the home screen shows.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Child;
 use std::time::Instant;
 
-use smithay::desktop::{PopupManager, Space, Window};
+use smithay::desktop::{PopupManager, Space, Window, WindowSurfaceType};
 use smithay::input::{Seat, SeatState};
 use smithay::output::Output;
 use smithay::reexports::calloop::LoopSignal;
 use smithay::reexports::wayland_protocols::xdg::shell::server::xdg_toplevel;
 use smithay::reexports::wayland_server::DisplayHandle;
+use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
 use smithay::reexports::wayland_server::backend::{ClientData, ClientId, DisconnectReason};
 use smithay::utils::{Logical, Point, Rectangle, SERIAL_COUNTER, Size};
 use smithay::wayland::compositor::{CompositorClientState, CompositorState};
@@ -20,6 +24,8 @@ use smithay::wayland::selection::data_device::DataDeviceState;
 use smithay::wayland::shell::xdg::{ToplevelSurface, XdgShellState};
 use smithay::wayland::shm::ShmState;
 
+use crate::apps::AppEntry;
+use crate::input::Contact;
 use crate::shell::Shell;
 
 /// Per-client data smithay needs.
@@ -51,6 +57,7 @@ pub struct State {
 
     pub compositor_state: CompositorState,
     pub xdg_shell_state: XdgShellState,
+    pub xdg_decoration_state: smithay::wayland::shell::xdg::decoration::XdgDecorationState,
     pub shm_state: ShmState,
     pub output_manager_state: OutputManagerState,
     pub seat_state: SeatState<State>,
@@ -62,6 +69,21 @@ pub struct State {
     pub space: Space<Window>,
     pub shell: Shell,
     pub output: Output,
+
+    /// Apps on the launcher.
+    pub apps: Vec<AppEntry>,
+    /// The launcher page shown.
+    pub launcher_page: usize,
+    /// The home screen is shown over (in place of) the app windows.
+    pub showing_home: bool,
+    /// Fingers (and the held pointer button, slot `None`) currently down.
+    pub contacts: HashMap<Option<u32>, Contact>,
+    /// Last pointer/touch position, logical.
+    pub pointer_location: Point<f64, Logical>,
+    /// Apps this compositor started, reaped when they exit.
+    pub children: Vec<Child>,
+    /// The Wayland socket apps are started with.
+    pub socket_path: PathBuf,
 
     /// Something changed on screen since the last frame.
     pub needs_redraw: bool,
@@ -105,8 +127,72 @@ impl State {
         self.space.elements().last()
     }
 
+    /// Whether the home screen (launcher) is what the user sees.
+    pub fn home_visible(&self) -> bool {
+        self.showing_home || self.top_window().is_none()
+    }
+
+    /// The window shown on screen, if an app is in front.
+    pub fn shown_window(&self) -> Option<&Window> {
+        if self.showing_home { None } else { self.top_window() }
+    }
+
+    /// The client surface under a logical point, with its origin, among what is shown.
+    pub fn surface_under(&self, pos: Point<f64, Logical>) -> Option<(WlSurface, Point<f64, Logical>)> {
+        let window = self.shown_window()?;
+        let loc = self.space.element_location(window)?;
+        window
+            .surface_under(pos - loc.to_f64(), WindowSurfaceType::ALL)
+            .map(|(surface, offset)| (surface, (offset + loc).to_f64()))
+    }
+
+    /// Shows the home screen; apps keep running behind it.
+    pub fn go_home(&mut self) {
+        if !self.showing_home {
+            self.showing_home = true;
+            if let Some(keyboard) = self.seat.get_keyboard() {
+                keyboard.set_focus(self, None, SERIAL_COUNTER.next_serial());
+            }
+            self.needs_redraw = true;
+            tracing::info!("home");
+        }
+    }
+
+    /// Starts the `index`-th launcher app.
+    pub fn launch_app(&mut self, index: usize) {
+        let Some(app) = self.apps.get(index) else { return };
+        match crate::apps::launch(app, &self.socket_path) {
+            Ok(child) => {
+                tracing::info!(app = %app.id, pid = child.id(), "launched");
+                self.children.push(child);
+            }
+            Err(err) => tracing::error!(app = %app.id, exec = ?app.exec, %err, "could not launch"),
+        }
+    }
+
+    /// Asks the apps this compositor started to quit (they would lose their display anyway).
+    pub fn terminate_children(&mut self) {
+        for child in &self.children {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
+        }
+        self.reap_children();
+    }
+
+    /// Reaps apps that exited.
+    pub fn reap_children(&mut self) {
+        self.children.retain_mut(|child| match child.try_wait() {
+            Ok(Some(status)) => {
+                tracing::info!(pid = child.id(), %status, "app exited");
+                false
+            }
+            Ok(None) => true,
+            Err(_) => false,
+        });
+    }
+
     /// Maps `window` on top of the stack in the app area and gives it keyboard focus.
     pub fn map_on_top(&mut self, window: Window) {
+        self.showing_home = false;
         let area = self.app_area();
         for other in self.space.elements() {
             if let Some(toplevel) = other.toplevel() {
@@ -119,15 +205,29 @@ impl State {
             }
         }
         self.space.map_element(window.clone(), area.loc, true);
-        self.focus_top();
+        // Keyboard focus follows once the window shows its first buffer (see `focus_if_mapped`):
+        // some clients (foot 1.13) crash on a keyboard enter before their first configure.
         self.needs_redraw = true;
     }
 
     /// Gives keyboard focus to the top window (or to nothing on the home screen).
     pub fn focus_top(&mut self) {
-        let focus = self.top_window().and_then(|w| w.toplevel()).map(|t| t.wl_surface().clone());
+        let focus = self.shown_window().and_then(|w| w.toplevel()).map(|t| t.wl_surface().clone());
         if let Some(keyboard) = self.seat.get_keyboard() {
             keyboard.set_focus(self, focus, SERIAL_COUNTER.next_serial());
+        }
+    }
+
+    /// Focuses the shown window once it has content, if it does not have focus yet.
+    pub fn focus_if_mapped(&mut self, root: &WlSurface) {
+        let Some(window) = self.shown_window() else { return };
+        if window.toplevel().is_none_or(|t| t.wl_surface() != root) {
+            return;
+        }
+        let has_buffer = smithay::backend::renderer::utils::with_renderer_surface_state(root, |s| s.buffer().is_some()).unwrap_or(false);
+        let focused = self.seat.get_keyboard().and_then(|k| k.current_focus());
+        if has_buffer && focused.as_ref() != Some(root) {
+            self.focus_top();
         }
     }
 

@@ -27,7 +27,7 @@ fn socket_in(dir: &tempfile::TempDir) -> std::path::PathBuf {
 #[test]
 fn home_screen_shows_status_bar_clock_and_wallpaper() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-    let session = spawn_headless(W, H, socket_in(&dir)).unwrap_or_else(|e| panic!("compositor: {e:#}"));
+    let session = spawn_headless(W, H, socket_in(&dir), vec![]).unwrap_or_else(|e| panic!("compositor: {e:#}"));
     let shot = session.screenshot().unwrap_or_else(|e| panic!("screenshot: {e:#}"));
     let path = keep(&shot, "home-screen");
     let layout = ShellLayout::new(W, H);
@@ -46,7 +46,7 @@ fn home_screen_shows_status_bar_clock_and_wallpaper() {
 #[test]
 fn app_window_fills_the_area_below_the_status_bar_and_home_returns_when_closed() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-    let session = spawn_headless(W, H, socket_in(&dir)).unwrap_or_else(|e| panic!("compositor: {e:#}"));
+    let session = spawn_headless(W, H, socket_in(&dir), vec![]).unwrap_or_else(|e| panic!("compositor: {e:#}"));
     let layout = ShellLayout::new(W, H);
     let mut app = TestApp::connect(&session.socket_path);
 
@@ -88,7 +88,7 @@ fn app_window_fills_the_area_below_the_status_bar_and_home_returns_when_closed()
 #[test]
 fn a_client_breaking_the_protocol_is_disconnected_and_others_keep_working() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-    let session = spawn_headless(W, H, socket_in(&dir)).unwrap_or_else(|e| panic!("compositor: {e:#}"));
+    let session = spawn_headless(W, H, socket_in(&dir), vec![]).unwrap_or_else(|e| panic!("compositor: {e:#}"));
 
     // A buffer larger than its pool is a protocol error (wl_shm.invalid_stride / invalid size).
     let mut bad = TestApp::connect(&session.socket_path);

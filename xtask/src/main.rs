@@ -9,6 +9,7 @@
 //! * `run [--device NAME] [--headless] [--keep-running]`: build the image and boot it in QEMU.
 //! * `test`: `cargo test --workspace`, then the boot test ([`boot_test`]).
 //! * `fuzz [--seconds N] [TARGET…]`: every cargo-fuzz target for a bounded time ([`fuzz`]).
+//! * `bench [SUITE [ARGS…]]`: benchmarks printed beside their peer's figures ([`bench`]).
 //!
 //! `.ci/run` runs `cargo xtask test`. This crate sits outside the device: it drives cargo, the image
 //! builder and QEMU on the developer's machine. Its own dependency tree must stay pure Rust (no crate
@@ -17,6 +18,7 @@
 // A command-line tool for people: printing to stdout is its job.
 #![allow(clippy::print_stdout)]
 
+mod bench;
 mod binaries;
 mod boot_test;
 mod deps;
@@ -101,6 +103,14 @@ enum Command {
         /// Only these targets (default: all).
         targets: Vec<String>,
     },
+    /// Run a benchmark suite, printing Cirrus's figures beside its peer's (no suite: list them).
+    Bench {
+        /// The suite to run.
+        suite: Option<String>,
+        /// Arguments for the suite.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -127,6 +137,7 @@ fn main() -> ExitCode {
         } => deps::ensure().and_then(|()| run::run(&device, headless, keep_running)),
         Command::Test { device } => deps::ensure().and_then(|()| test::run(&device)),
         Command::Fuzz { seconds, targets } => deps::ensure().and_then(|()| fuzz::run(seconds, &targets)),
+        Command::Bench { suite, args } => deps::ensure().and_then(|()| bench::run(suite.as_deref(), &args)),
     };
     match result {
         Ok(code) => code,

@@ -37,6 +37,7 @@ impl CompositorHandler for State {
             if let Some(window) = self.space.elements().find(|w| w.toplevel().is_some_and(|t| t.wl_surface() == &root)) {
                 window.on_commit();
             }
+            self.focus_if_mapped(&root);
         }
         self.handle_xdg_commit(surface);
         self.needs_redraw = true;

@@ -1,6 +1,7 @@
 //! Wayland protocol handlers: one module per protocol family, each ending in its `delegate_*!`.
 
 mod compositor;
+mod decoration;
 mod seat;
 mod xdg_shell;
 

@@ -9,6 +9,7 @@
 //! - [`text`]: [`text::TextRenderer`], shaping and drawing a line of text into a pixmap.
 //! - [`shell`]: the phone shell's pieces (status bar, wallpaper) and their layout.
 
+pub mod launcher;
 pub mod shell;
 pub mod text;
 pub mod theme;

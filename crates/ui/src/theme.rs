@@ -32,3 +32,21 @@ pub const SHELL_FONT_FAMILY: &str = "DejaVu Sans";
 pub fn color([r, g, b]: [u8; 3]) -> tiny_skia::Color {
     tiny_skia::Color::from_rgba8(r, g, b, 0xff)
 }
+
+/// Launcher grid: columns on a phone in portrait.
+pub const LAUNCHER_COLUMNS: u32 = 4;
+/// Launcher icon size.
+pub const LAUNCHER_ICON_DP: f32 = 52.0;
+/// Launcher label text size.
+pub const LAUNCHER_LABEL_DP: f32 = 12.0;
+/// Height of one launcher cell (icon, gap, label, gap).
+pub const LAUNCHER_CELL_HEIGHT_DP: f32 = 96.0;
+/// Space between the status bar and the first row.
+pub const LAUNCHER_TOP_DP: f32 = 24.0;
+/// Space kept at the bottom for the page dots and the home gesture area.
+pub const LAUNCHER_BOTTOM_DP: f32 = 48.0;
+/// Colour of launcher labels (drawn over the wallpaper, with a shadow).
+pub const LAUNCHER_LABEL: [u8; 3] = [0xff, 0xff, 0xff];
+/// Page dots: the current page and the others.
+pub const PAGE_DOT_CURRENT: [u8; 3] = [0xff, 0xff, 0xff];
+pub const PAGE_DOT_OTHER: [u8; 3] = [0x9a, 0xb4, 0xcc];

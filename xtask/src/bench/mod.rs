@@ -1,0 +1,43 @@
+//! `cargo xtask bench SUITE`: benchmarks that print Cirrus's figures beside its peer's, measured in
+//! the same run on the same machine (these machines are noisy: only side-by-side figures mean
+//! anything). Benchmarks print; they never assert a time.
+//!
+//! Each suite is a module here with `pub fn run(ws: &Workspace, args: &[String]) -> Result<()>`,
+//! registered in [`SUITES`].
+
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+
+use crate::workspace::Workspace;
+
+/// A benchmark suite: name, what it measures and against which peer, entry point.
+pub struct Suite {
+    pub name: &'static str,
+    pub about: &'static str,
+    pub run: fn(&Workspace, &[String]) -> Result<()>,
+}
+
+/// Every suite, in the order `cargo xtask bench` lists them.
+pub const SUITES: &[Suite] = &[];
+
+/// `cargo xtask bench [SUITE [ARGS…]]`.
+pub fn run(suite: Option<&str>, args: &[String]) -> Result<ExitCode> {
+    let Some(name) = suite else {
+        println!("benchmark suites (cargo xtask bench SUITE):");
+        for s in SUITES {
+            println!("  {:<12} {}", s.name, s.about);
+        }
+        if SUITES.is_empty() {
+            println!("  (none yet)");
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let Some(found) = SUITES.iter().find(|s| s.name == name) else {
+        let names: Vec<&str> = SUITES.iter().map(|s| s.name).collect();
+        bail!("no benchmark suite named `{name}`; the suites are: {}", if names.is_empty() { "(none yet)".to_owned() } else { names.join(", ") });
+    };
+    let ws = Workspace::locate()?;
+    (found.run)(&ws, args)?;
+    Ok(ExitCode::SUCCESS)
+}
