@@ -5,12 +5,10 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 
-/// The Cirrus workspace: its root and cargo's target directory (which honours `CARGO_TARGET_DIR`
-/// and `build.target-dir`).
+/// The Cirrus workspace, as cargo sees it.
 #[derive(Debug, Clone)]
 pub struct Workspace {
     pub root: PathBuf,
-    pub target_dir: PathBuf,
 }
 
 impl Workspace {
@@ -41,7 +39,6 @@ impl Workspace {
         };
         Ok(Workspace {
             root: path("workspace_root")?,
-            target_dir: path("target_directory")?,
         })
     }
 
@@ -80,7 +77,6 @@ mod tests {
         let json = br#"{"packages":[],"workspace_root":"/src/cirrus","target_directory":"/cache/target","version":1}"#;
         let ws = Workspace::from_metadata(json).unwrap();
         assert_eq!(ws.root, Path::new("/src/cirrus"));
-        assert_eq!(ws.target_dir, Path::new("/cache/target"));
         assert_eq!(
             ws.image_dir("qemu-x86_64"),
             Path::new("/src/cirrus/target/cirrus/qemu-x86_64")
