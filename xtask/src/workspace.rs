@@ -81,6 +81,6 @@ mod tests {
             ws.image_dir("qemu-x86_64"),
             Path::new("/src/cirrus/target/cirrus/qemu-x86_64")
         );
-        assert!(Workspace::from_metadata(br#"{"workspace_root":"/x"}"#).is_err());
+        assert!(Workspace::from_metadata(br#"{"target_directory":"/x"}"#).is_err());
     }
 }
