@@ -146,6 +146,10 @@ impl Compositor {
                         DrmEvent::Error(err) => tracing::error!(%err, "DRM device error"),
                     })
                     .map_err(|e| anyhow!("watching the DRM device: {e}"))?;
+                // Without input the shell is still shown; say so loudly rather than fail.
+                if let Err(err) = crate::backend::libinput::start(&handle, "seat0") {
+                    tracing::error!("no input devices: {err:#}");
+                }
                 Backend::Drm(backend)
             }
         };

@@ -92,6 +92,9 @@ pub struct PackageSpec {
     pub include: Vec<String>,
     /// Never installed, even when something depends on them.
     pub exclude: Vec<String>,
+    /// Files the packages ship that the image leaves out (paths inside the image, e.g. the
+    /// `.desktop` entry of a helper program that should not be on the launcher).
+    pub remove: Vec<String>,
 }
 
 /// Which kernel file QEMU boots.
@@ -207,6 +210,8 @@ struct RawPackages {
     include: Vec<Spanned<String>>,
     #[serde(default)]
     exclude: Vec<Spanned<String>>,
+    #[serde(default)]
+    remove: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -543,10 +548,19 @@ impl Device {
         }
 
         // [packages]
-        let (include, exclude) = match raw.packages {
-            Some(p) => (p.include, p.exclude),
-            None => (Vec::new(), Vec::new()),
+        let (include, exclude, remove) = match raw.packages {
+            Some(p) => (p.include, p.exclude, p.remove),
+            None => (Vec::new(), Vec::new(), Vec::new()),
         };
+        for path in &remove {
+            let p = path.get_ref();
+            if !p.starts_with('/') || p.split('/').any(|c| c == ".." || c == ".") || p == "/" {
+                return Err(src.error(
+                    path.span(),
+                    format_args!("`{p}` in [packages] remove must be an absolute path inside the image (no `..`)"),
+                ));
+            }
+        }
         for pkg in include.iter().chain(&exclude) {
             if !is_debian_package_name(pkg.get_ref()) {
                 return Err(src.error(
@@ -624,6 +638,7 @@ impl Device {
             packages: PackageSpec {
                 include: include.into_iter().map(Spanned::into_inner).collect(),
                 exclude: exclude.into_iter().map(Spanned::into_inner).collect(),
+                remove: remove.into_iter().map(Spanned::into_inner).collect(),
             },
             binaries: system
                 .binaries

@@ -294,6 +294,8 @@ pub fn build(req: &BuildRequest<'_>) -> anyhow::Result<Image> {
     }
     system::prune(&root)?;
     system::merge_usr(&root)?;
+    system::install_user_database(&root)?;
+    system::remove_files(&root, &device.packages.remove)?;
 
     let mut id = Fnv::new();
     id.update(std::fs::read(&definition).unwrap_or_default().as_slice());

@@ -24,6 +24,36 @@ pub const PRUNED: &[&str] = &[
     "usr/share/bug",
 ];
 
+/// Deletes the files listed in `[packages] remove` (paths inside the image) from the staging root.
+/// A listed path that no package shipped is reported, so stale entries get noticed.
+pub fn remove_files(root: &Path, paths: &[String]) -> anyhow::Result<()> {
+    for path in paths {
+        let target = root.join(path.trim_start_matches('/'));
+        match std::fs::symlink_metadata(&target) {
+            Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(&target).with_context(|| format!("removing {}", target.display()))?,
+            Ok(_) => std::fs::remove_file(&target).with_context(|| format!("removing {}", target.display()))?,
+            Err(_) => warn!("[packages] remove lists {path}, which no package in the image ships"),
+        }
+    }
+    Ok(())
+}
+
+/// Writes `/etc/passwd` and `/etc/group` from base-passwd's master files, as that package's
+/// maintainer script does on Debian (the builder runs no maintainer scripts). Without them, user
+/// and group names in udev rules and unit files cannot be resolved. Nothing happens if
+/// base-passwd is not in the image or the files already exist.
+pub fn install_user_database(root: &Path) -> anyhow::Result<()> {
+    for name in ["passwd", "group"] {
+        let master = root.join("usr/share/base-passwd").join(format!("{name}.master"));
+        let target = root.join("etc").join(name);
+        if master.is_file() && !target.exists() {
+            std::fs::create_dir_all(root.join("etc")).with_context(|| format!("creating {}", root.join("etc").display()))?;
+            std::fs::copy(&master, &target).with_context(|| format!("copying {} to {}", master.display(), target.display()))?;
+        }
+    }
+    Ok(())
+}
+
 /// Top-level directories that are symlinks into `/usr` (Debian 12 merged-/usr).
 pub const MERGED_USR: &[&str] = &["bin", "sbin", "lib", "lib64"];
 

@@ -6,8 +6,10 @@
 //! 3. Screenshot through QMP; compare with the shell's reference rendering
 //!    ([`crate::home_screen_check`]). Files in `<target>/cirrus/<device>/boot-test/`:
 //!    `serial.log`, `home-screen.png`, and on failure `expected.png` and `diff.png`.
-//! 4. Ctrl-Alt-Del through QMP: init must shut down and QEMU exit within [`SHUTDOWN_DEADLINE`].
-//! 5. Print the boot timeline (never asserted).
+//! 4. Touch: a tap on the first launcher entry opens the app; a swipe up from the bottom edge
+//!    brings the home screen back ([`crate::touch_test`]; `app-open.png`, `home-again.png`).
+//! 5. Ctrl-Alt-Del through QMP: init must shut down and QEMU exit within [`SHUTDOWN_DEADLINE`].
+//! 6. Print the boot timeline (never asserted).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -73,6 +75,12 @@ pub fn run(ws: &Workspace, device: &str) -> Result<()> {
                 .map(|f| format!("home screen: {f}")),
         ),
         Err(err) => failures.push(format!("home screen: {err:#}")),
+    }
+
+    if failures.is_empty()
+        && let Err(err) = crate::touch_test::run(&mut vm, built.device.display.width, built.device.display.height, &dir)
+    {
+        failures.push(format!("touch: {err:#}"));
     }
 
     match vm.power_off(SHUTDOWN_DEADLINE) {

@@ -32,6 +32,7 @@ mod screenshot;
 mod serial_log;
 mod test;
 mod timeline;
+mod touch_test;
 mod vm;
 mod workspace;
 
@@ -94,6 +95,9 @@ enum Command {
         /// Device to boot for the boot test.
         #[arg(long, default_value = DEFAULT_DEVICE)]
         device: String,
+        /// Only the boot test (for iterating on the image; CI runs everything).
+        #[arg(long)]
+        boot_only: bool,
     },
     /// Fuzz every parser of outside data (each cargo-fuzz target) for a bounded time.
     Fuzz {
@@ -135,7 +139,7 @@ fn main() -> ExitCode {
             headless,
             keep_running,
         } => deps::ensure().and_then(|()| run::run(&device, headless, keep_running)),
-        Command::Test { device } => deps::ensure().and_then(|()| test::run(&device)),
+        Command::Test { device, boot_only } => deps::ensure().and_then(|()| test::run(&device, boot_only)),
         Command::Fuzz { seconds, targets } => deps::ensure().and_then(|()| fuzz::run(seconds, &targets)),
         Command::Bench { suite, args } => deps::ensure().and_then(|()| bench::run(suite.as_deref(), &args)),
     };

@@ -5,6 +5,7 @@
 
 pub mod drm;
 pub mod headless;
+pub mod libinput;
 
 use smithay::backend::renderer::pixman::PixmanRenderer;
 
