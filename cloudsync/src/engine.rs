@@ -1,0 +1,999 @@
+//! The sync engine: one cycle = scan the local tree, read the other devices' new journal segments,
+//! reconcile every path three ways (local now / last agreed version / remote), then transfer and
+//! commit in batches (each batch: one state-DB transaction + one journal segment).
+//!
+//! Reconciliation rules (see docs/sync.md): a change on one side is applied to the other; a change
+//! on both sides with different content keeps both (the local version becomes a conflict copy named
+//! with device and time); an edit beats a concurrent delete; deletes travel as tombstones and are
+//! held back by the mass-delete guard; a delete + a new path with the same content is a rename,
+//! done with a server-side copy; every download is checked against the journal's SHA-256 before it
+//! replaces anything.
+
+use std::collections::{HashMap, HashSet};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+use futures_util::stream::{self, StreamExt};
+use rand::Rng;
+use tokio::sync::Semaphore;
+
+use crate::journal::{self, META_PREFIX, Record, RemoteEntry, Segment, VersionVector};
+use crate::policy::RateLimiter;
+use crate::retry::{RetryPolicy, retry};
+use crate::state::{self, ConflictCopy, LocalFile, StateDb, UploadInFlight};
+use crate::store::{ObjectStore, StoreError, UploadedPart};
+
+/// Prefix of temporary files the engine writes inside the synced tree (never synced).
+pub const TMP_PREFIX: &str = ".cirrus-tmp-";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    State(#[from] state::StateError),
+    #[error("local file {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("journal segment {key} is unreadable: {reason}")]
+    Journal { key: String, reason: String },
+    #[error("{0} transfer(s) failed in this cycle; first: {1}")]
+    Partial(usize, String),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SyncError + '_ {
+    move |source| SyncError::Io { path: path.display().to_string(), source }
+}
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// The synced tree (e.g. /data/user/0).
+    pub root: PathBuf,
+    /// Directory of the state database (outside `root`).
+    pub state_dir: PathBuf,
+    /// Files at least this big go up in multipart uploads.
+    pub multipart_threshold: u64,
+    pub part_size: u64,
+    /// Files transferred at once.
+    pub parallelism: usize,
+    /// Deleting more than this share of the synced files in one cycle needs confirmation…
+    pub mass_delete_share: f64,
+    /// …unless it is at most this many files.
+    pub mass_delete_min: usize,
+    pub retry: RetryPolicy,
+    /// Actions per commit (state transaction + journal segment).
+    pub batch_size: usize,
+    /// Upper bound of file data held in memory by transfers at once.
+    pub memory_budget: u64,
+    pub bandwidth_limit: Option<u64>,
+}
+
+impl EngineConfig {
+    pub fn new(root: impl Into<PathBuf>, state_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            root: root.into(),
+            state_dir: state_dir.into(),
+            multipart_threshold: 8 << 20,
+            part_size: 5 << 20,
+            parallelism: 8,
+            mass_delete_share: 0.3,
+            mass_delete_min: 50,
+            retry: RetryPolicy::default(),
+            batch_size: 2000,
+            memory_budget: 24 << 20,
+            bandwidth_limit: None,
+        }
+    }
+}
+
+/// What one cycle did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CycleReport {
+    pub uploaded: usize,
+    pub copied: usize,
+    pub downloaded: usize,
+    pub deleted_remote: usize,
+    pub deleted_local: usize,
+    pub conflicts: usize,
+    /// Deletions held back by the mass-delete guard (waiting for confirmation).
+    pub held_deletes: usize,
+    pub failed: usize,
+}
+
+/// Live status for the D-Bus interface.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Status {
+    pub state: String,
+    pub last_sync_ms: i64,
+    pub files_total: u64,
+    pub files_done: u64,
+    pub bytes_total: u64,
+    pub bytes_done: u64,
+    pub held_deletes: usize,
+    pub errors: Vec<String>,
+    pub last_report: CycleReport,
+}
+
+#[derive(Debug, Clone)]
+enum Action {
+    Upload { path: String, sha: String, size: u64, vv: VersionVector, conflict: Option<ConflictCopy> },
+    Copy { from: String, path: String, sha: String, size: u64, vv: VersionVector },
+    Download { rec: Record, expect_local: Option<LocalFile> },
+    DeleteLocal { rec: Record, expect_local: LocalFile },
+    DeleteRemote { path: String, vv: VersionVector },
+    Adopt { rec: Record },
+    Repair { ours: Record, loser: Record },
+}
+
+impl Action {
+    fn bytes(&self) -> u64 {
+        match self {
+            Action::Upload { size, .. } => *size,
+            Action::Download { rec, .. } => rec.size,
+            _ => 0,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Outcome {
+    records: Vec<Record>,
+    synced: Vec<Record>,
+    local_set: Vec<(String, LocalFile)>,
+    local_remove: Vec<String>,
+    conflicts: Vec<ConflictCopy>,
+    clear_loser: Option<String>,
+}
+
+/// Result of a local scan.
+struct Scan {
+    files: HashMap<String, LocalFile>,
+    /// Files that changed while being hashed: left alone this cycle.
+    unstable: HashSet<String>,
+}
+
+pub struct Engine {
+    cfg: EngineConfig,
+    store: ObjectStore,
+    db: Arc<StateDb>,
+    device: String,
+    limiter: Option<RateLimiter>,
+    memory: Semaphore,
+    status: std::sync::Mutex<Status>,
+    confirm_deletes: AtomicBool,
+    cycle: tokio::sync::Mutex<()>,
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn stat_of(md: &std::fs::Metadata, sha256: String) -> LocalFile {
+    LocalFile { size: md.len(), mtime_ns: md.mtime() * 1_000_000_000 + md.mtime_nsec(), ino: md.ino(), sha256 }
+}
+
+fn same_stat(a: &LocalFile, b: &LocalFile) -> bool {
+    a.size == b.size && a.mtime_ns == b.mtime_ns && a.ino == b.ino
+}
+
+impl Engine {
+    /// Opens (or creates) the device state and binds it to a store.
+    pub fn open(cfg: EngineConfig, store: ObjectStore) -> Result<Self, SyncError> {
+        std::fs::create_dir_all(&cfg.state_dir).map_err(io(&cfg.state_dir))?;
+        std::fs::create_dir_all(&cfg.root).map_err(io(&cfg.root))?;
+        let db = StateDb::open(&cfg.state_dir.join("state.sqlite"))?;
+        let device = match db.get_meta("device_id")? {
+            Some(d) => d,
+            None => {
+                let d = format!("{:08x}", rand::rng().random::<u32>());
+                db.set_meta("device_id", &d)?;
+                d
+            }
+        };
+        let budget_kib = (cfg.memory_budget / 1024).clamp(1024, u32::MAX as u64 / 2) as usize;
+        Ok(Self {
+            limiter: cfg.bandwidth_limit.map(RateLimiter::new),
+            memory: Semaphore::new(budget_kib),
+            cfg,
+            store,
+            db: Arc::new(db),
+            device,
+            status: std::sync::Mutex::new(Status { state: "idle".into(), ..Default::default() }),
+            confirm_deletes: AtomicBool::new(false),
+            cycle: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    pub fn device_id(&self) -> &str {
+        &self.device
+    }
+    pub fn store(&self) -> &ObjectStore {
+        &self.store
+    }
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+    pub fn status(&self) -> Status {
+        self.status.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+    pub fn set_state(&self, state: &str) {
+        self.status.lock().unwrap_or_else(|p| p.into_inner()).state = state.to_owned();
+    }
+    fn update_status(&self, f: impl FnOnce(&mut Status)) {
+        f(&mut self.status.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+    /// Conflict copies this device made.
+    pub fn conflicts(&self) -> Result<Vec<ConflictCopy>, SyncError> {
+        Ok(self.db.conflicts()?)
+    }
+    /// Lets the next cycle propagate the deletions the mass-delete guard held back.
+    pub fn confirm_deletes(&self) {
+        self.confirm_deletes.store(true, Ordering::SeqCst);
+    }
+
+    async fn acquire_memory(&self, bytes: u64) -> tokio::sync::SemaphorePermit<'_> {
+        let kib = (bytes / 1024 + 1).min(self.cfg.memory_budget / 1024) as u32;
+        // The semaphore is never closed.
+        match self.memory.acquire_many(kib.max(1)).await {
+            Ok(p) => p,
+            Err(_) => unreachable!("memory semaphore is never closed"),
+        }
+    }
+
+    /// One full cycle. Transfers that fail are reported in [`CycleReport::failed`] and retried by the
+    /// next cycle; the state stays consistent whatever fails or crashes.
+    pub async fn sync_once(&self) -> Result<CycleReport, SyncError> {
+        let _guard = self.cycle.lock().await;
+        self.set_state("syncing");
+        let result = self.cycle_inner().await;
+        self.update_status(|s| {
+            s.state = "idle".into();
+            match &result {
+                Ok(r) => {
+                    s.last_sync_ms = now_ms();
+                    s.held_deletes = r.held_deletes;
+                    s.last_report = r.clone();
+                }
+                Err(e) => {
+                    s.errors.push(e.to_string());
+                    if s.errors.len() > 20 {
+                        s.errors.remove(0);
+                    }
+                }
+            }
+        });
+        result
+    }
+
+    async fn cycle_inner(&self) -> Result<CycleReport, SyncError> {
+        self.flush_pending_segments().await?;
+        self.register_device().await?;
+        self.pull_remote().await?;
+        let scan = {
+            let db = self.db.clone();
+            let root = self.cfg.root.clone();
+            tokio::task::spawn_blocking(move || scan_local(&root, &db))
+                .await
+                .map_err(|e| SyncError::Io { path: "scan".into(), source: std::io::Error::other(e) })??
+        };
+        let synced = self.db.synced()?;
+        let remote = self.db.remote()?;
+        let confirmed = self.confirm_deletes.swap(false, Ordering::SeqCst);
+        let (main, deletes, mut report) = self.plan(&scan, &synced, &remote, confirmed)?;
+        self.update_status(|s| {
+            s.files_total = (main.len() + deletes.len()) as u64;
+            s.files_done = 0;
+            s.bytes_total = main.iter().map(Action::bytes).sum();
+            s.bytes_done = 0;
+        });
+        let mut failures: Vec<String> = Vec::new();
+        // Content first (uploads, copies, downloads), deletions after: a rename's copy is
+        // committed before its source is deleted.
+        for phase in [main, deletes] {
+            for batch in phase.chunks(self.cfg.batch_size.max(1)) {
+                let scan = &scan;
+                let results: Vec<(Action, Result<Outcome, SyncError>)> = stream::iter(batch.iter().cloned())
+                    .map(|a| async move {
+                        let r = self.execute(&a, scan).await;
+                        self.update_status(|s| {
+                            s.files_done += 1;
+                            s.bytes_done += a.bytes();
+                        });
+                        (a, r)
+                    })
+                    .buffer_unordered(self.cfg.parallelism.max(1))
+                    .collect()
+                    .await;
+                let mut outcomes = Vec::new();
+                for (action, r) in results {
+                    match r {
+                        Ok(o) => {
+                            count(&mut report, &action, &o);
+                            outcomes.push(o);
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "transfer failed; the next cycle retries it");
+                            failures.push(e.to_string());
+                        }
+                    }
+                }
+                self.commit(outcomes).await?;
+            }
+        }
+        report.failed = failures.len();
+        if let Some(first) = failures.first() {
+            return Err(SyncError::Partial(failures.len(), first.clone()));
+        }
+        Ok(report)
+    }
+
+    /// Puts this device's registry object once.
+    async fn register_device(&self) -> Result<(), SyncError> {
+        if self.db.get_meta("registered")?.is_some() {
+            return Ok(());
+        }
+        let body = serde_json::json!({ "device": self.device, "registered_ms": now_ms() }).to_string();
+        let body = Bytes::from(body);
+        let sha = crate::integrity::sha256_hex(&body);
+        retry(&self.cfg.retry, "register device", async || {
+            self.store.put(&journal::device_key(&self.device), body.clone(), &sha).await
+        })
+        .await?;
+        self.db.set_meta("registered", "1")?;
+        Ok(())
+    }
+
+    /// Uploads journal segments committed locally but not yet stored (e.g. after a crash).
+    async fn flush_pending_segments(&self) -> Result<(), SyncError> {
+        for (seq, body) in self.db.pending_segments()? {
+            let key = journal::segment_key(&self.device, seq);
+            let body = Bytes::from(body);
+            let sha = crate::integrity::sha256_hex(&body);
+            retry(&self.cfg.retry, &key, async || self.store.put(&key, body.clone(), &sha).await).await?;
+            self.db.remove_pending_segment(seq)?;
+        }
+        Ok(())
+    }
+
+    /// Reads the new journal segments of every other device into the remote view.
+    async fn pull_remote(&self) -> Result<(), SyncError> {
+        let devices_prefix = format!("{META_PREFIX}devices/");
+        let devices = retry(&self.cfg.retry, "list devices", async || self.store.list(&devices_prefix, None).await).await?;
+        for d in devices {
+            let Some(device) = d.key.strip_prefix(&devices_prefix).and_then(|k| k.strip_suffix(".json")) else { continue };
+            if device == self.device {
+                continue;
+            }
+            let prefix = journal::journal_prefix(device);
+            let cursor = self.db.cursor(device)?;
+            let keys = retry(&self.cfg.retry, &prefix, async || self.store.list(&prefix, cursor.as_deref()).await).await?;
+            if keys.is_empty() {
+                continue;
+            }
+            let segments: Vec<Result<(String, Segment), SyncError>> = stream::iter(keys)
+                .map(|k| async move {
+                    let body = retry(&self.cfg.retry, &k.key, async || self.store.get_bytes(&k.key).await).await?;
+                    let seg: Segment = serde_json::from_slice(&body)
+                        .map_err(|e| SyncError::Journal { key: k.key.clone(), reason: e.to_string() })?;
+                    if seg.format != journal::FORMAT {
+                        return Err(SyncError::Journal { key: k.key, reason: format!("format {} unknown", seg.format) });
+                    }
+                    Ok((k.key, seg))
+                })
+                .buffered(self.cfg.parallelism.max(1))
+                .collect()
+                .await;
+            let mut ok = Vec::new();
+            for s in segments {
+                ok.push(s?);
+            }
+            self.db.transaction(|tx| {
+                for (key, seg) in &ok {
+                    for rec in &seg.records {
+                        let merged = RemoteEntry::merge(state::tx::get_remote(tx, &rec.path)?, rec.clone());
+                        state::tx::set_remote(tx, &rec.path, &merged)?;
+                    }
+                    state::tx::set_cursor(tx, device, key)?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+
+    fn next_conflict_name(&self, path: &str, time: i64) -> String {
+        let mut name = journal::conflict_path(path, &self.device, time);
+        let mut n = 1;
+        while self.cfg.root.join(&name).exists() {
+            name = journal::conflict_path(path, &format!("{}-{n}", self.device), time);
+            n += 1;
+        }
+        name
+    }
+
+    /// Three-way reconciliation of every known path.
+    #[allow(clippy::type_complexity)]
+    fn plan(
+        &self,
+        scan: &Scan,
+        synced: &HashMap<String, Record>,
+        remote: &HashMap<String, RemoteEntry>,
+        confirmed: bool,
+    ) -> Result<(Vec<Action>, Vec<Action>, CycleReport), SyncError> {
+        let me = self.device.as_str();
+        let mut paths: Vec<&String> = scan.files.keys().chain(synced.keys()).chain(remote.keys()).collect();
+        paths.sort();
+        paths.dedup();
+        let mut main = Vec::new();
+        let mut local_deletes = Vec::new(); // DeleteLocal
+        let mut remote_deletes: Vec<(String, VersionVector, String)> = Vec::new(); // path, vv, old sha
+        let mut report = CycleReport::default();
+        for path in paths {
+            if scan.unstable.contains(path) {
+                continue;
+            }
+            let l = scan.files.get(path);
+            let s = synced.get(path);
+            let r = remote.get(path);
+            let l_sha = l.map(|f| f.sha256.as_str());
+            let s_sha = s.and_then(|s| s.sha256.as_deref());
+            let lc = l_sha != s_sha;
+            let rc = match (r, s) {
+                (None, _) => false,
+                (Some(_), None) => true,
+                (Some(r), Some(s)) => r.current.vv != s.vv,
+            };
+            let base_vv = match (s, r) {
+                (Some(s), Some(r)) => s.vv.join(&r.current.vv),
+                (Some(s), None) => s.vv.clone(),
+                (None, Some(r)) => r.current.vv.clone(),
+                (None, None) => VersionVector::default(),
+            };
+            if !rc {
+                if lc {
+                    match l {
+                        Some(f) => main.push(Action::Upload {
+                            path: path.clone(),
+                            sha: f.sha256.clone(),
+                            size: f.size,
+                            vv: base_vv.bumped(me),
+                            conflict: None,
+                        }),
+                        None if s_sha.is_some() => {
+                            remote_deletes.push((path.clone(), base_vv.bumped(me), s_sha.unwrap_or_default().to_owned()))
+                        }
+                        None => {}
+                    }
+                } else if let (Some(r), Some(s)) = (r, s)
+                    && let Some(loser) = &r.loser
+                    && r.current.device == me
+                    && loser.device != me
+                    && r.current.sha256.is_some()
+                    && s.vv == r.current.vv
+                {
+                    main.push(Action::Repair { ours: r.current.clone(), loser: loser.clone() });
+                }
+                continue;
+            }
+            let Some(r) = r else { continue };
+            let rcur = &r.current;
+            let synced_included = match s {
+                None => true,
+                Some(s) => matches!(
+                    s.vv.compare(&rcur.vv),
+                    journal::Causality::Before | journal::Causality::Equal
+                ) || s.sha256 == rcur.sha256,
+            };
+            if l_sha == rcur.sha256.as_deref() {
+                main.push(Action::Adopt { rec: rcur.clone() });
+            } else if !lc && synced_included {
+                match (&rcur.sha256, l) {
+                    (None, Some(f)) => local_deletes.push(Action::DeleteLocal { rec: rcur.clone(), expect_local: f.clone() }),
+                    (None, None) => main.push(Action::Adopt { rec: rcur.clone() }),
+                    (Some(_), _) => main.push(Action::Download { rec: rcur.clone(), expect_local: l.cloned() }),
+                }
+            } else {
+                // Local content that the remote version does not include.
+                match (l, &rcur.sha256) {
+                    (None, Some(_)) => main.push(Action::Download { rec: rcur.clone(), expect_local: None }),
+                    (None, None) => main.push(Action::Adopt { rec: rcur.clone() }),
+                    (Some(f), None) => main.push(Action::Upload {
+                        path: path.clone(),
+                        sha: f.sha256.clone(),
+                        size: f.size,
+                        vv: base_vv.bumped(me),
+                        conflict: None,
+                    }),
+                    (Some(f), Some(_)) => {
+                        // Both sides changed: the remote version keeps the path, ours becomes a
+                        // conflict copy. A concurrent version of ours that lost the tie-break
+                        // keeps its own time in the name (the winner may make the same copy).
+                        let time = match s {
+                            Some(s) if !lc && s.device == me => s.time,
+                            _ => now_ms(),
+                        };
+                        let copy = self.next_conflict_name(path, time);
+                        let from = self.cfg.root.join(path);
+                        let to = self.cfg.root.join(&copy);
+                        std::fs::rename(&from, &to).map_err(io(&from))?;
+                        tracing::info!(%path, %copy, "conflict: both sides changed; local version kept as a conflict copy");
+                        main.push(Action::Upload {
+                            path: copy.clone(),
+                            sha: f.sha256.clone(),
+                            size: f.size,
+                            vv: VersionVector::default().bumped(me),
+                            conflict: Some(ConflictCopy { path: path.clone(), copy, device: me.to_owned(), time }),
+                        });
+                        main.push(Action::Download { rec: rcur.clone(), expect_local: None });
+                    }
+                }
+            }
+        }
+
+        // Renames: a vanished path whose content reappears under a new path is copied server-side.
+        let mut vanished: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, (_, _, sha)) in remote_deletes.iter().enumerate() {
+            vanished.entry(sha.as_str()).or_default().push(i);
+        }
+        let mut renamed = vec![false; remote_deletes.len()];
+        for a in main.iter_mut() {
+            if let Action::Upload { path, sha, size, vv, conflict: None } = a
+                && !synced.contains_key(path.as_str())
+                && let Some(cands) = vanished.get_mut(sha.as_str())
+                && let Some(i) = cands.pop()
+            {
+                renamed[i] = true;
+                *a = Action::Copy {
+                    from: remote_deletes[i].0.clone(),
+                    path: path.clone(),
+                    sha: sha.clone(),
+                    size: *size,
+                    vv: vv.clone(),
+                };
+            }
+        }
+
+        // Mass-delete guard (renames are not deletions).
+        let live = synced.values().filter(|r| !r.is_tombstone()).count();
+        let limit = ((live as f64 * self.cfg.mass_delete_share) as usize).max(self.cfg.mass_delete_min);
+        let outgoing = renamed.iter().filter(|r| !**r).count();
+        let mut deletes: Vec<Action> = Vec::new();
+        if outgoing > limit && !confirmed {
+            tracing::warn!(count = outgoing, limit, "mass-delete guard: local deletions held until confirmed");
+            report.held_deletes += outgoing;
+            deletes.extend(
+                remote_deletes.iter().zip(&renamed).filter(|(_, r)| **r).map(|((p, vv, _), _)| Action::DeleteRemote {
+                    path: p.clone(),
+                    vv: vv.clone(),
+                }),
+            );
+        } else {
+            deletes.extend(remote_deletes.into_iter().map(|(path, vv, _)| Action::DeleteRemote { path, vv }));
+        }
+        // Remote deletions applied here: a local copy moved by a remote rename is not a deletion.
+        let incoming: HashSet<&str> = main
+            .iter()
+            .filter_map(|a| match a {
+                Action::Download { rec, .. } => rec.sha256.as_deref(),
+                _ => None,
+            })
+            .collect();
+        let true_local_deletes = local_deletes
+            .iter()
+            .filter(|a| matches!(a, Action::DeleteLocal { expect_local, .. } if !incoming.contains(expect_local.sha256.as_str())))
+            .count();
+        if true_local_deletes > limit && !confirmed {
+            tracing::warn!(count = true_local_deletes, limit, "mass-delete guard: remote deletions held until confirmed");
+            report.held_deletes += true_local_deletes;
+            deletes.extend(local_deletes.into_iter().filter(
+                |a| matches!(a, Action::DeleteLocal { expect_local, .. } if incoming.contains(expect_local.sha256.as_str())),
+            ));
+        } else {
+            deletes.extend(local_deletes);
+        }
+        Ok((main, deletes, report))
+    }
+
+    async fn execute(&self, action: &Action, scan: &Scan) -> Result<Outcome, SyncError> {
+        let mut out = Outcome::default();
+        match action {
+            Action::Adopt { rec } => out.synced.push(rec.clone()),
+            Action::Upload { path, sha, size, vv, conflict } => {
+                self.upload(path, sha, *size).await?;
+                let rec = self.record(path, Some(sha.clone()), *size, vv.clone());
+                out.records.push(rec.clone());
+                out.synced.push(rec);
+                out.conflicts.extend(conflict.clone());
+            }
+            Action::Copy { from, path, sha, size, vv } => {
+                let copied = retry(&self.cfg.retry, path, async || {
+                    self.store.copy(from, path).await?;
+                    Ok(self.store.head(path).await?.and_then(|m| m.sha256))
+                })
+                .await;
+                match copied {
+                    Ok(Some(got)) if &got == sha => {}
+                    // The source changed or vanished meanwhile: upload our content instead.
+                    _ => self.upload(path, sha, *size).await?,
+                }
+                let rec = self.record(path, Some(sha.clone()), *size, vv.clone());
+                out.records.push(rec.clone());
+                out.synced.push(rec);
+            }
+            Action::DeleteRemote { path, vv } => {
+                retry(&self.cfg.retry, path, async || self.store.delete(path).await).await?;
+                let rec = self.record(path, None, 0, vv.clone());
+                out.records.push(rec.clone());
+                out.synced.push(rec);
+            }
+            Action::Download { rec, expect_local } => {
+                let stat = self.download(rec, expect_local.as_ref(), scan).await?;
+                out.local_set.push((rec.path.clone(), stat));
+                out.synced.push(rec.clone());
+            }
+            Action::DeleteLocal { rec, expect_local } => {
+                let full = self.cfg.root.join(&rec.path);
+                if let Ok(md) = std::fs::symlink_metadata(&full) {
+                    if !same_stat(&stat_of(&md, String::new()), expect_local) {
+                        return Err(SyncError::Io {
+                            path: rec.path.clone(),
+                            source: std::io::Error::other("changed during sync; not deleted"),
+                        });
+                    }
+                    std::fs::remove_file(&full).map_err(io(&full))?;
+                    prune_empty_dirs(&self.cfg.root, &full);
+                }
+                out.local_remove.push(rec.path.clone());
+                out.synced.push(rec.clone());
+            }
+            Action::Repair { ours, loser } => {
+                let head = retry(&self.cfg.retry, &ours.path, async || self.store.head(&ours.path).await).await?;
+                let in_bucket = head.and_then(|m| m.sha256);
+                if in_bucket.as_deref() != ours.sha256.as_deref() {
+                    if in_bucket.is_some() && in_bucket == loser.sha256 {
+                        let copy = journal::conflict_path(&ours.path, &loser.device, loser.time);
+                        retry(&self.cfg.retry, &copy, async || self.store.copy(&ours.path, &copy).await).await?;
+                        out.records.push(self.record(&copy, loser.sha256.clone(), loser.size, VersionVector::default().bumped(&self.device)));
+                    }
+                    if let (Some(sha), Some(local)) = (&ours.sha256, scan.files.get(&ours.path))
+                        && &local.sha256 == sha
+                    {
+                        self.upload(&ours.path, sha, ours.size).await?;
+                    }
+                }
+                out.synced.push(ours.clone());
+                out.clear_loser = Some(ours.path.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    fn record(&self, path: &str, sha256: Option<String>, size: u64, vv: VersionVector) -> Record {
+        Record { path: path.to_owned(), sha256, size, vv, device: self.device.clone(), time: now_ms() }
+    }
+
+    /// Uploads a local file, checking it still has the content the scan hashed.
+    async fn upload(&self, path: &str, sha: &str, size: u64) -> Result<(), SyncError> {
+        let full = self.cfg.root.join(path);
+        if size >= self.cfg.multipart_threshold {
+            return self.upload_multipart(path, &full, sha, size).await;
+        }
+        let _mem = self.acquire_memory(size).await;
+        let data = Bytes::from(tokio::fs::read(&full).await.map_err(io(&full))?);
+        if crate::integrity::sha256_hex(&data) != sha {
+            return Err(SyncError::Io { path: path.into(), source: std::io::Error::other("changed while uploading; retried next cycle") });
+        }
+        if let Some(l) = &self.limiter {
+            l.take(data.len() as u64).await;
+        }
+        retry(&self.cfg.retry, path, async || self.store.put(path, data.clone(), sha).await).await?;
+        Ok(())
+    }
+
+    /// Multipart upload that survives crashes: the upload id and every completed part are recorded
+    /// in the state DB, so a restart sends only the missing parts.
+    async fn upload_multipart(&self, path: &str, full: &Path, sha: &str, size: u64) -> Result<(), SyncError> {
+        // Already there (e.g. crashed after completing, before the journal commit)?
+        if let Ok(Some(m)) = self.store.head(path).await
+            && m.sha256.as_deref() == Some(sha)
+            && m.size == size
+        {
+            self.db.finish_upload(path)?;
+            return Ok(());
+        }
+        let existing = self.db.upload(path)?.filter(|u| u.sha256 == sha && u.size == size);
+        let (upload, mut done) = match existing {
+            Some(u) => {
+                let server = retry(&self.cfg.retry, path, async || self.store.list_parts(path, &u.upload_id).await).await?;
+                match server {
+                    Some(parts) => {
+                        let recorded = self.db.upload_parts(path)?;
+                        let on_server: HashMap<u32, u64> = parts.iter().map(|p| (p.number, p.size)).collect();
+                        let done: HashMap<u32, String> = recorded
+                            .into_iter()
+                            .filter(|(n, (_, sz))| on_server.get(n) == Some(sz))
+                            .map(|(n, (etag, _))| (n, etag))
+                            .collect();
+                        tracing::info!(%path, parts_done = done.len(), "resuming multipart upload");
+                        (u, done)
+                    }
+                    None => (self.new_upload(path, sha, size).await?, HashMap::new()),
+                }
+            }
+            None => {
+                if let Some(old) = self.db.upload(path)? {
+                    let _ = self.store.abort_multipart(path, &old.upload_id).await;
+                }
+                (self.new_upload(path, sha, size).await?, HashMap::new())
+            }
+        };
+        let part_size = upload.part_size;
+        let count = size.div_ceil(part_size).max(1) as u32;
+        let todo: Vec<u32> = (1..=count).filter(|n| !done.contains_key(n)).collect();
+        let results: Vec<Result<(u32, String), SyncError>> = stream::iter(todo)
+            .map(|n| {
+                let upload_id = upload.upload_id.clone();
+                async move {
+                    let offset = (n as u64 - 1) * part_size;
+                    let len = part_size.min(size - offset);
+                    let _mem = self.acquire_memory(len).await;
+                    let data = read_range(full, offset, len).await?;
+                    if let Some(l) = &self.limiter {
+                        l.take(len).await;
+                    }
+                    let etag = retry(&self.cfg.retry, path, async || {
+                        self.store.upload_part(path, &upload_id, n, data.clone()).await
+                    })
+                    .await?;
+                    self.db.add_upload_part(path, n, &etag, len)?;
+                    Ok((n, etag))
+                }
+            })
+            .buffer_unordered(4)
+            .collect()
+            .await;
+        for r in results {
+            let (n, etag) = r?;
+            done.insert(n, etag);
+        }
+        // The file must not have changed while its parts went up.
+        let md = std::fs::metadata(full).map_err(io(full))?;
+        if md.len() != size {
+            return Err(SyncError::Io { path: path.into(), source: std::io::Error::other("changed while uploading") });
+        }
+        let mut parts: Vec<UploadedPart> = done
+            .into_iter()
+            .map(|(number, etag)| UploadedPart { number, size: 0, etag })
+            .collect();
+        parts.sort_by_key(|p| p.number);
+        retry(&self.cfg.retry, path, async || self.store.complete_multipart(path, &upload.upload_id, &parts).await).await?;
+        self.db.finish_upload(path)?;
+        Ok(())
+    }
+
+    async fn new_upload(&self, path: &str, sha: &str, size: u64) -> Result<UploadInFlight, SyncError> {
+        let upload_id = retry(&self.cfg.retry, path, async || self.store.create_multipart(path, sha).await).await?;
+        let u = UploadInFlight { upload_id, sha256: sha.to_owned(), size, part_size: self.cfg.part_size };
+        self.db.start_upload(path, &u)?;
+        Ok(u)
+    }
+
+    /// Downloads (or copies from an identical local file) `rec` into place, verified by SHA-256.
+    async fn download(&self, rec: &Record, expect_local: Option<&LocalFile>, scan: &Scan) -> Result<LocalFile, SyncError> {
+        let Some(sha) = rec.sha256.as_deref() else {
+            return Err(SyncError::Io { path: rec.path.clone(), source: std::io::Error::other("tombstone is not downloadable") });
+        };
+        let dest = self.cfg.root.join(&rec.path);
+        let dir = dest.parent().unwrap_or(&self.cfg.root).to_path_buf();
+        tokio::fs::create_dir_all(&dir).await.map_err(io(&dir))?;
+        let tmp = dir.join(format!("{TMP_PREFIX}{:016x}", rand::rng().random::<u64>()));
+        // Content already on this device (a rename or copy elsewhere)?
+        let local_source = scan.files.iter().find(|(_, f)| f.sha256 == sha).map(|(p, _)| self.cfg.root.join(p));
+        let mut got = None;
+        if let Some(src) = local_source
+            && tokio::fs::copy(&src, &tmp).await.is_ok()
+        {
+            let t = tmp.clone();
+            let h = tokio::task::spawn_blocking(move || crate::integrity::sha256_file(&t)).await.ok().and_then(Result::ok);
+            got = h.map(|(h, _)| h);
+        }
+        if got.as_deref() != Some(sha) {
+            let r = retry(&self.cfg.retry, &rec.path, async || {
+                let got = self.store.get_to_file(&rec.path, &tmp, self.limiter.as_ref()).await?;
+                if got != sha {
+                    // The object is being replaced by another device right now; try again later.
+                    return Err(StoreError::Transient(format!("{}: content does not match the journal yet", rec.path)));
+                }
+                Ok(got)
+            })
+            .await;
+            match r {
+                Ok(_) => {}
+                Err(e) => {
+                    let _ = tokio::fs::remove_file(&tmp).await;
+                    return Err(e.into());
+                }
+            }
+        }
+        // Replace only what the plan saw.
+        let current = std::fs::symlink_metadata(&dest).ok();
+        let unchanged = match (current, expect_local) {
+            (None, None) => true,
+            (Some(md), Some(exp)) => same_stat(&stat_of(&md, String::new()), exp),
+            _ => false,
+        };
+        if !unchanged {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(SyncError::Io { path: rec.path.clone(), source: std::io::Error::other("changed locally during sync; retried next cycle") });
+        }
+        tokio::fs::rename(&tmp, &dest).await.map_err(io(&dest))?;
+        if let Ok(d) = std::fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        let md = std::fs::metadata(&dest).map_err(io(&dest))?;
+        Ok(stat_of(&md, sha.to_owned()))
+    }
+
+    /// One batch's commit: state transaction (with the journal segment written ahead), then the
+    /// segment upload.
+    async fn commit(&self, outcomes: Vec<Outcome>) -> Result<(), SyncError> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let records: Vec<Record> = outcomes.iter().flat_map(|o| o.records.iter().cloned()).collect();
+        let device = self.device.clone();
+        let seq = self.db.transaction(|tx| {
+            let mut seq = None;
+            if !records.is_empty() {
+                let next: u64 = tx
+                    .query_row("SELECT value FROM meta WHERE key='next_seq'", [], |r| r.get::<_, String>(0))
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(1);
+                let segment = Segment { format: journal::FORMAT, device: device.clone(), seq: next, records: records.clone() };
+                state::tx::add_pending_segment(tx, next, &serde_json::to_string(&segment)?)?;
+                state::tx::set_meta(tx, "next_seq", &(next + 1).to_string())?;
+                for rec in &records {
+                    let merged = RemoteEntry::merge(state::tx::get_remote(tx, &rec.path)?, rec.clone());
+                    state::tx::set_remote(tx, &rec.path, &merged)?;
+                }
+                seq = Some(next);
+            }
+            for o in &outcomes {
+                for rec in &o.synced {
+                    state::tx::set_synced(tx, rec)?;
+                }
+                for (p, f) in &o.local_set {
+                    state::tx::set_local(tx, p, f)?;
+                }
+                for p in &o.local_remove {
+                    state::tx::remove_local(tx, p)?;
+                }
+                for c in &o.conflicts {
+                    state::tx::add_conflict(tx, c)?;
+                }
+                if let Some(p) = &o.clear_loser
+                    && let Some(mut e) = state::tx::get_remote(tx, p)?
+                {
+                    e.loser = None;
+                    state::tx::set_remote(tx, p, &e)?;
+                }
+            }
+            Ok(seq)
+        })?;
+        if seq.is_some() {
+            self.flush_pending_segments().await?;
+        }
+        Ok(())
+    }
+}
+
+fn count(report: &mut CycleReport, action: &Action, o: &Outcome) {
+    match action {
+        Action::Upload { conflict, .. } => {
+            report.uploaded += 1;
+            if conflict.is_some() {
+                report.conflicts += 1;
+            }
+        }
+        Action::Copy { .. } => report.copied += 1,
+        Action::Download { .. } => report.downloaded += 1,
+        Action::DeleteLocal { .. } => report.deleted_local += 1,
+        Action::DeleteRemote { .. } => report.deleted_remote += 1,
+        Action::Repair { .. } => report.conflicts += o.records.len(),
+        Action::Adopt { .. } => {}
+    }
+}
+
+async fn read_range(path: &Path, offset: u64, len: u64) -> Result<Bytes, SyncError> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let mut f = tokio::fs::File::open(path).await.map_err(io(path))?;
+    f.seek(std::io::SeekFrom::Start(offset)).await.map_err(io(path))?;
+    let mut buf = vec![0u8; len as usize];
+    f.read_exact(&mut buf).await.map_err(io(path))?;
+    Ok(Bytes::from(buf))
+}
+
+/// Removes directories left empty by a deletion, up to (not including) the root.
+fn prune_empty_dirs(root: &Path, file: &Path) {
+    let mut dir = file.parent();
+    while let Some(d) = dir {
+        if d == root || std::fs::remove_dir(d).is_err() {
+            break;
+        }
+        dir = d.parent();
+    }
+}
+
+/// Walks the tree, hashing only files whose size/mtime/inode changed since the last scan.
+fn scan_local(root: &Path, db: &StateDb) -> Result<Scan, SyncError> {
+    let cached = db.local_files()?;
+    let mut files = HashMap::new();
+    let mut unstable = HashSet::new();
+    let mut changed: Vec<(String, LocalFile)> = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if dir != root && e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(SyncError::Io { path: dir.display().to_string(), source: e }),
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else {
+                tracing::warn!(path = %entry.path().display(), "skipping a file name that is not UTF-8");
+                continue;
+            };
+            if name.starts_with(TMP_PREFIX) {
+                continue;
+            }
+            let path = entry.path();
+            let Ok(md) = std::fs::symlink_metadata(&path) else { continue };
+            let Ok(rel) = path.strip_prefix(root) else { continue };
+            let Some(rel) = rel.to_str() else { continue };
+            if md.is_dir() {
+                if rel != META_PREFIX.trim_end_matches('/') {
+                    stack.push(path);
+                }
+                continue;
+            }
+            if !md.is_file() {
+                continue;
+            }
+            let probe = stat_of(&md, String::new());
+            if let Some(c) = cached.get(rel)
+                && same_stat(c, &probe)
+            {
+                files.insert(rel.to_owned(), c.clone());
+                continue;
+            }
+            let Ok((sha, _)) = crate::integrity::sha256_file(&path) else { continue };
+            match std::fs::symlink_metadata(&path) {
+                Ok(after) if same_stat(&stat_of(&after, String::new()), &probe) => {
+                    let f = stat_of(&md, sha);
+                    changed.push((rel.to_owned(), f.clone()));
+                    files.insert(rel.to_owned(), f);
+                }
+                _ => {
+                    unstable.insert(rel.to_owned());
+                }
+            }
+        }
+    }
+    let gone: Vec<&String> = cached.keys().filter(|p| !files.contains_key(*p) && !unstable.contains(*p)).collect();
+    if !changed.is_empty() || !gone.is_empty() {
+        db.transaction(|tx| {
+            for (p, f) in &changed {
+                state::tx::set_local(tx, p, f)?;
+            }
+            for p in &gone {
+                state::tx::remove_local(tx, p)?;
+            }
+            Ok(())
+        })?;
+    }
+    Ok(Scan { files, unstable })
+}
