@@ -137,6 +137,68 @@ pub const PACKAGES: &[Package] = &[
         need: Need::Tests,
         why: "the shell font (DejaVu Sans): UI tests draw the same glyphs as the device",
     },
+    // APK tests (cirrus-apk, `cirrus apk`): real APKs built at test time, and the oracles.
+    Package {
+        name: "aapt",
+        need: Need::Tests,
+        why: "builds test APKs; `aapt dump badging` is the oracle for manifest/resource parsing",
+    },
+    Package {
+        name: "apksigner",
+        need: Need::Tests,
+        why: "signs test APKs (v1/v2/v3, key rotation); `apksigner verify` is the signature oracle",
+    },
+    Package {
+        name: "zipalign",
+        need: Need::Tests,
+        why: "aligns test APKs as real build pipelines do",
+    },
+    Package {
+        name: "libsmali-java",
+        need: Need::Tests,
+        why: "smali assembles the test APKs' classes.dex (Debian has no d8/dx)",
+    },
+    Package {
+        name: "android-framework-res",
+        need: Need::Tests,
+        why: "framework-res.apk, which aapt links test APKs against",
+    },
+    Package {
+        name: "openjdk-17-jre-headless",
+        need: Need::Tests,
+        why: "keytool generates the RSA/EC signing keys of the APK tests",
+    },
+    // WebAssembly apps (appruntime/, `cirrus app`): C apps built for wasm32-wasi at test time.
+    Package {
+        name: "clang",
+        need: Need::Tests,
+        why: "compiles the C wasm test apps and the `cirrus app new --lang c` template (--target=wasm32-wasi)",
+    },
+    Package {
+        name: "lld",
+        need: Need::Tests,
+        why: "wasm-ld, clang's linker for wasm32",
+    },
+    Package {
+        name: "wasi-libc",
+        need: Need::Tests,
+        why: "the C library and headers for wasm32-wasi apps",
+    },
+    Package {
+        name: "libclang-rt-14-dev-wasm32",
+        need: Need::Tests,
+        why: "compiler-rt builtins for wasm32 (clang links them into every wasm app)",
+    },
+    Package {
+        name: "dbus-daemon",
+        need: Need::Tests,
+        why: "a private bus for the app manager's org.cirrus.AppManager1 tests and init's org.cirrus.Init1 relay tests",
+    },
+    Package {
+        name: "dbus-bin",
+        need: Need::Tests,
+        why: "dbus-send: introspection of org.cirrus.Init1 in init's relay test",
+    },
 ];
 
 /// `cargo xtask deps [--check]`.

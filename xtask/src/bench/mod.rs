@@ -7,6 +7,8 @@
 
 use std::process::ExitCode;
 
+mod apk;
+
 use anyhow::{Result, bail};
 
 use crate::workspace::Workspace;
@@ -19,7 +21,11 @@ pub struct Suite {
 }
 
 /// Every suite, in the order `cargo xtask bench` lists them.
-pub const SUITES: &[Suite] = &[];
+pub const SUITES: &[Suite] = &[Suite {
+    name: "apk",
+    about: "APK parse + signature verification: cirrus apk verify/info beside apksigner and aapt",
+    run: apk::run_suite,
+}];
 
 /// `cargo xtask bench [SUITE [ARGS…]]`.
 pub fn run(suite: Option<&str>, args: &[String]) -> Result<ExitCode> {
