@@ -9,6 +9,14 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow};
 use cirrus_ui::text::TextRenderer;
 use smithay::backend::drm::DrmEvent;
+use smithay::backend::renderer::element::{RenderElementStates, default_primary_scanout_output_compare};
+use smithay::desktop::utils::{
+    OutputPresentationFeedback, surface_presentation_feedback_flags_from_states, surface_primary_scanout_output,
+    update_surface_primary_scanout_output,
+};
+use smithay::reexports::wayland_protocols::wp::presentation_time::server::wp_presentation_feedback;
+use smithay::utils::{Clock, Monotonic};
+use smithay::wayland::presentation::Refresh;
 use smithay::desktop::{PopupManager, Space};
 use smithay::input::SeatState;
 use smithay::output::{Mode as OutputMode, Output, PhysicalProperties, Scale, Subpixel};
@@ -90,7 +98,15 @@ pub enum InjectedInput {
 pub struct Cirrus {
     pub state: State,
     pub backend: Backend,
+    /// Presentation feedback of the frame on its way to the screen.
+    pending_feedback: Option<OutputPresentationFeedback>,
+    /// Frames presented so far (presentation-time's sequence number).
+    frame_seq: u64,
+    clock: Clock<Monotonic>,
 }
+
+/// Frame period of the headless backend.
+const HEADLESS_FRAME: Duration = Duration::from_micros(16_667);
 
 /// A compositor ready to run.
 pub struct Compositor {
@@ -179,6 +195,7 @@ impl Compositor {
             compositor_state: CompositorState::new::<State>(&dh),
             xdg_shell_state: XdgShellState::new::<State>(&dh),
             xdg_decoration_state: smithay::wayland::shell::xdg::decoration::XdgDecorationState::new::<State>(&dh),
+            protocols: crate::handlers::protocols::Protocols::new(&dh),
             shm_state: ShmState::new::<State>(&dh, vec![]),
             output_manager_state: OutputManagerState::new_with_xdg_output::<State>(&dh),
             seat_state,
@@ -221,7 +238,7 @@ impl Compositor {
             Self::start_frame_timer(&handle)?;
         }
 
-        let mut data = Cirrus { state, backend };
+        let mut data = Cirrus { state, backend, pending_feedback: None, frame_seq: 0, clock: Clock::new() };
         data.update_clock();
         tracing::info!(backend = data.backend.name(), socket = %socket_path.display(), width, height, scale, "compositor ready for clients");
         Ok(Self { event_loop, data, socket_path })
@@ -279,7 +296,7 @@ impl Compositor {
     }
 
     fn start_frame_timer(handle: &LoopHandle<'static, Cirrus>) -> anyhow::Result<()> {
-        const FRAME: Duration = Duration::from_micros(16_667);
+        const FRAME: Duration = HEADLESS_FRAME;
         handle
             .insert_source(Timer::from_duration(FRAME), |_, _, data: &mut Cirrus| {
                 data.render_if_needed();
@@ -376,7 +393,7 @@ impl Cirrus {
             return;
         }
         let result = match &mut self.backend {
-            Backend::Headless(b) => b.render(&self.state),
+            Backend::Headless(b) => b.render(&self.state).map(Some),
             Backend::Drm(b) => {
                 if b.frame_pending() {
                     return;
@@ -386,27 +403,56 @@ impl Cirrus {
         };
         self.state.needs_redraw = false;
         match result {
-            Ok(_) => {
-                if let Backend::Headless(_) = self.backend {
-                    self.frame_presented();
+            Ok(Some(states)) => {
+                let feedback = self.take_presentation_feedback(&states);
+                match self.backend {
+                    Backend::Headless(_) => {
+                        self.pending_feedback = Some(feedback);
+                        self.frame_presented(Refresh::Fixed(HEADLESS_FRAME), wp_presentation_feedback::Kind::empty());
+                    }
+                    Backend::Drm(_) => self.pending_feedback = Some(feedback),
                 }
             }
+            Ok(None) => {}
             Err(err) => tracing::error!("{err:#}"),
         }
     }
 
-    fn on_vblank(&mut self) {
-        if let Backend::Drm(b) = &mut self.backend
-            && let Err(err) = b.on_vblank()
-        {
-            tracing::error!("{err:#}");
+    /// Collects the presentation-time feedback requests of what was just rendered.
+    fn take_presentation_feedback(&mut self, states: &RenderElementStates) -> OutputPresentationFeedback {
+        let output = self.state.output.clone();
+        let mut feedback = OutputPresentationFeedback::new(&output);
+        if let Some(window) = self.state.shown_window() {
+            window.with_surfaces(|surface, data| {
+                update_surface_primary_scanout_output(surface, &output, data, states, default_primary_scanout_output_compare);
+            });
+            window.take_presentation_feedback(&mut feedback, surface_primary_scanout_output, |surface, _| {
+                surface_presentation_feedback_flags_from_states(surface, states)
+            });
         }
-        self.frame_presented();
+        feedback
+    }
+
+    fn on_vblank(&mut self) {
+        let refresh = match &mut self.backend {
+            Backend::Drm(b) => {
+                if let Err(err) = b.on_vblank() {
+                    tracing::error!("{err:#}");
+                }
+                Refresh::Fixed(b.refresh())
+            }
+            Backend::Headless(_) => Refresh::Fixed(HEADLESS_FRAME),
+        };
+        self.frame_presented(refresh, wp_presentation_feedback::Kind::Vsync | wp_presentation_feedback::Kind::HwCompletion);
         self.render_if_needed();
     }
 
-    /// A frame reached the screen: tell clients to draw their next one.
-    fn frame_presented(&mut self) {
+    /// A frame reached the screen: tell clients when (presentation-time) and to draw their next one.
+    fn frame_presented(&mut self, refresh: Refresh, flags: wp_presentation_feedback::Kind) {
+        self.frame_seq += 1;
+        if let Some(mut feedback) = self.pending_feedback.take() {
+            feedback.presented::<_, Monotonic>(self.clock.now(), refresh, self.frame_seq, flags);
+        }
         if !self.state.first_frame_done {
             self.state.first_frame_done = true;
             tracing::info!(backend = self.backend.name(), since_start_ms = self.state.started.elapsed().as_millis() as u64, "first frame presented");

@@ -58,6 +58,8 @@ pub struct State {
     pub compositor_state: CompositorState,
     pub xdg_shell_state: XdgShellState,
     pub xdg_decoration_state: smithay::wayland::shell::xdg::decoration::XdgDecorationState,
+    /// The smaller protocols (viewporter, fractional scale, presentation time, …).
+    pub protocols: crate::handlers::protocols::Protocols,
     pub shm_state: ShmState,
     pub output_manager_state: OutputManagerState,
     pub seat_state: SeatState<State>,

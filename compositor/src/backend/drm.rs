@@ -132,15 +132,22 @@ impl DrmBackend {
         &mut self.renderer
     }
 
+    /// The display's refresh period.
+    pub fn refresh(&self) -> std::time::Duration {
+        let hz = self.display.mode.vrefresh().max(1);
+        std::time::Duration::from_nanos(1_000_000_000 / hz as u64)
+    }
+
     /// Whether a frame is queued and its vblank not yet seen.
     pub fn frame_pending(&self) -> bool {
         self.frame_pending
     }
 
-    /// Renders and queues a frame if something changed. Returns whether a frame was queued.
-    pub fn render(&mut self, state: &State) -> anyhow::Result<bool> {
+    /// Renders and queues a frame if something changed. Returns the elements' render states if a
+    /// frame was queued.
+    pub fn render(&mut self, state: &State) -> anyhow::Result<Option<smithay::backend::renderer::element::RenderElementStates>> {
         if self.frame_pending {
-            return Ok(false);
+            return Ok(None);
         }
         let elements = output_elements(state, &mut self.renderer);
         let result = self
@@ -148,11 +155,12 @@ impl DrmBackend {
             .render_frame(&mut self.renderer, &elements, [0.0, 0.0, 0.0, 1.0], FrameFlags::DEFAULT)
             .map_err(|e| anyhow!("rendering the frame: {e:?}"))?;
         if result.is_empty {
-            return Ok(false);
+            return Ok(None);
         }
+        let states = result.states;
         self.compositor.queue_frame(()).map_err(|e| anyhow!("queueing the frame: {e:?}"))?;
         self.frame_pending = true;
-        Ok(true)
+        Ok(Some(states))
     }
 
     /// Handles the vblank of the queued frame: it is now on screen.

@@ -32,15 +32,16 @@ impl HeadlessBackend {
         &mut self.renderer
     }
 
-    /// Renders what changed since the last frame. Returns whether anything was drawn.
-    pub fn render(&mut self, state: &State) -> anyhow::Result<bool> {
+    /// Renders what changed since the last frame. Returns the elements' render states (for
+    /// presentation feedback).
+    pub fn render(&mut self, state: &State) -> anyhow::Result<smithay::backend::renderer::element::RenderElementStates> {
         let elements = output_elements(state, &mut self.renderer);
         let mut framebuffer = self.renderer.bind(&mut self.target).context("binding the offscreen image")?;
         let result = self
             .damage
             .render_output(&mut self.renderer, &mut framebuffer, 1, &elements, [0.0, 0.0, 0.0, 1.0])
             .map_err(|e| anyhow!("rendering: {e:?}"))?;
-        Ok(result.damage.is_some_and(|d| !d.is_empty()))
+        Ok(result.states)
     }
 
     /// Reads back the last rendered frame.

@@ -22,6 +22,18 @@ pub struct AppState {
     pub configure_serial: Option<u32>,
     pub close_requested: bool,
     pub frames_done: u32,
+    /// Registry globals seen: (name, interface, version).
+    pub globals: Vec<(u32, String, u32)>,
+    pub registry: Option<wl_registry::WlRegistry>,
+    /// Presentation feedback state (tests/protocols.rs).
+    pub extra: Option<PresentationFeedback>,
+}
+
+/// What presentation-time said about a frame.
+#[derive(Debug, Default, Clone)]
+pub struct PresentationFeedback {
+    pub presented: Option<(u64, u32)>,
+    pub discarded: bool,
 }
 
 /// A one-window Wayland app drawing a solid colour.
@@ -45,6 +57,19 @@ impl TestApp {
         queue.roundtrip(&mut state).unwrap_or_else(|e| panic!("roundtrip: {e}"));
         assert!(state.compositor.is_some() && state.shm.is_some() && state.wm_base.is_some(), "compositor lacks wl_compositor/wl_shm/xdg_wm_base");
         Self { conn, queue, state, surface: None, xdg_surface: None, toplevel: None }
+    }
+
+    /// Binds a global by interface name (panics if the compositor lacks it).
+    pub fn bind_global<I: wayland_client::Proxy + 'static>(&mut self, interface: &str, version: u32) -> I
+    where
+        AppState: Dispatch<I, ()>,
+    {
+        let qh = self.queue.handle();
+        let Some((name, _, max)) = self.state.globals.iter().find(|(_, i, _)| i == interface).cloned() else {
+            panic!("the compositor does not advertise {interface}")
+        };
+        let Some(registry) = self.state.registry.clone() else { panic!("no registry") };
+        registry.bind::<I, (), AppState>(name, version.min(max), &qh, ())
     }
 
     pub fn roundtrip(&mut self) {
@@ -130,6 +155,8 @@ impl TestApp {
 impl Dispatch<wl_registry::WlRegistry, ()> for AppState {
     fn event(state: &mut Self, registry: &wl_registry::WlRegistry, event: wl_registry::Event, _: &(), _: &Connection, qh: &QueueHandle<Self>) {
         if let wl_registry::Event::Global { name, interface, version } = event {
+            state.registry = Some(registry.clone());
+            state.globals.push((name, interface.clone(), version));
             match interface.as_str() {
                 "wl_compositor" => state.compositor = Some(registry.bind(name, version.min(4), qh, ())),
                 "wl_shm" => state.shm = Some(registry.bind(name, 1, qh, ())),
