@@ -67,6 +67,8 @@ pub struct Config {
     pub font_dirs: Vec<PathBuf>,
     /// Data directories whose `applications/*.desktop` fill the launcher (e.g. `/usr/share`).
     pub app_dirs: Vec<PathBuf>,
+    /// Where sysfs is (`/sys`; tests pass a fake tree): battery and network indicators.
+    pub sysfs: PathBuf,
 }
 
 impl Config {
@@ -104,6 +106,9 @@ pub struct Cirrus {
     frame_seq: u64,
     clock: Clock<Monotonic>,
 }
+
+/// How often battery and network are re-read.
+const INDICATOR_POLL: Duration = Duration::from_secs(5);
 
 /// Frame period of the headless backend.
 const HEADLESS_FRAME: Duration = Duration::from_micros(16_667);
@@ -228,6 +233,17 @@ impl Compositor {
             .map_err(|e| anyhow!("watching the Wayland display: {e}"))?;
 
         Self::start_clock(&handle)?;
+        let sysfs = config.sysfs.clone();
+        handle
+            .insert_source(Timer::immediate(), move |_, _, data: &mut Cirrus| {
+                let battery = crate::system_status::read_battery(&sysfs);
+                let network = crate::system_status::read_network(&sysfs);
+                if data.state.shell.set_indicators(battery, network) {
+                    data.state.needs_redraw = true;
+                }
+                TimeoutAction::ToDuration(INDICATOR_POLL)
+            })
+            .map_err(|e| anyhow!("starting the status indicators: {e}"))?;
         handle
             .insert_source(Timer::from_duration(Duration::from_secs(1)), |_, _, data: &mut Cirrus| {
                 data.state.reap_children();
@@ -541,14 +557,20 @@ impl Drop for HeadlessSession {
 }
 
 /// Starts a headless compositor of `width`×`height` listening on `socket_path`, its launcher filled
-/// from `app_dirs` (data directories holding `applications/*.desktop`).
+/// from `app_dirs` (data directories holding `applications/*.desktop`). It shows no battery or
+/// network indicator (the host's are not the phone's); see [`spawn_headless_with_sysfs`].
 pub fn spawn_headless(width: u32, height: u32, socket_path: PathBuf, app_dirs: Vec<PathBuf>) -> anyhow::Result<HeadlessSession> {
+    spawn_headless_with_sysfs(width, height, socket_path, app_dirs, PathBuf::from("/nonexistent-sysfs"))
+}
+
+/// [`spawn_headless`] reading battery and network from the sysfs tree at `sysfs`.
+pub fn spawn_headless_with_sysfs(width: u32, height: u32, socket_path: PathBuf, app_dirs: Vec<PathBuf>, sysfs: PathBuf) -> anyhow::Result<HeadlessSession> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let path = socket_path.clone();
     let thread = std::thread::Builder::new()
         .name("cirrus-compositor".into())
         .spawn(move || -> anyhow::Result<()> {
-            let config = Config { backend: BackendKind::Headless { width, height }, socket: SocketChoice::Path(path), scale: None, font_dirs: vec![], app_dirs };
+            let config = Config { backend: BackendKind::Headless { width, height }, socket: SocketChoice::Path(path), scale: None, font_dirs: vec![], app_dirs, sysfs };
             let mut compositor = match Compositor::new(config).and_then(|mut c| c.command_channel().map(|s| (c, s))) {
                 Ok((c, sender)) => {
                     let _ = ready_tx.send(Ok(sender));

@@ -22,5 +22,6 @@ pub mod notify;
 pub mod render;
 pub mod shell;
 pub mod state;
+pub mod system_status;
 
-pub use compositor::{BackendKind, Cirrus, Command, Compositor, Config, HeadlessSession, InjectedInput, Screenshot, SocketChoice, spawn_headless};
+pub use compositor::{BackendKind, Cirrus, Command, Compositor, Config, HeadlessSession, InjectedInput, Screenshot, SocketChoice, spawn_headless, spawn_headless_with_sysfs};

@@ -80,7 +80,7 @@ fn main() -> anyhow::Result<()> {
     };
     tracing::info!(version = env!("CARGO_PKG_VERSION"), ?backend, "cirrus-compositor starting");
     let app_dirs = if args.app_dir.is_empty() { Config::default_app_dirs() } else { args.app_dir.clone() };
-    let mut compositor = Compositor::new(Config { backend, socket, scale: args.scale, font_dirs: vec![], app_dirs })?;
+    let mut compositor = Compositor::new(Config { backend, socket, scale: args.scale, font_dirs: vec![], app_dirs, sysfs: PathBuf::from("/sys") })?;
     compositor.stop_on_signals()?;
     if let Some(path) = &args.screenshot {
         compositor.data().render_if_needed();

@@ -143,6 +143,17 @@ impl Shell {
         &self.launcher
     }
 
+    /// Sets the battery and network indicators; redraws the status bar only if they changed.
+    pub fn set_indicators(&mut self, battery: Option<cirrus_ui::shell::Battery>, network: Option<cirrus_ui::shell::Network>) -> bool {
+        if (self.status.battery, self.status.network) == (battery, network) {
+            return false;
+        }
+        self.status.battery = battery;
+        self.status.network = network;
+        self.redraw_status_bar();
+        true
+    }
+
     pub fn status(&self) -> &StatusBarState {
         &self.status
     }

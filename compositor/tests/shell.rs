@@ -109,3 +109,38 @@ fn a_client_breaking_the_protocol_is_disconnected_and_others_keep_working() {
     good.wait_for_frame();
     session.stop().unwrap_or_else(|e| panic!("compositor stopped with an error: {e:#}"));
 }
+
+#[test]
+fn status_bar_shows_battery_and_network_from_sysfs() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let sys = dir.path().join("sys");
+    for (rel, text) in [
+        ("class/power_supply/BAT0/type", "Battery\n"),
+        ("class/power_supply/BAT0/capacity", "64\n"),
+        ("class/power_supply/BAT0/status", "Discharging\n"),
+        ("class/net/wlan0/operstate", "up\n"),
+        ("class/net/wlan0/wireless/.keep", ""),
+    ] {
+        let path = sys.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap_or(&sys)).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(path, text).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let session = cirrus_compositor::spawn_headless_with_sysfs(W, H, socket_in(&dir), vec![], sys).unwrap_or_else(|e| panic!("compositor: {e:#}"));
+    let layout = ShellLayout::new(W, H);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let shot = session.screenshot().unwrap_or_else(|e| panic!("screenshot: {e:#}"));
+        let background = match_ratio(&shot, layout.indicators, 16, |_, _| theme::STATUS_BAR_BG);
+        let text = match_ratio(&shot, layout.indicators, 40, |_, _| theme::STATUS_BAR_TEXT);
+        if background < 0.97 && text > 0.02 {
+            keep(&shot, "indicators");
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let path = keep(&shot, "indicators");
+            panic!("battery/network indicators not drawn ({background:.3} background, {text:.3} text), see {}", path.display());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    session.stop().unwrap_or_else(|e| panic!("{e:#}"));
+}

@@ -20,6 +20,8 @@ pub struct ShellLayout {
     pub status_bar: IRect,
     /// The part of the status bar the clock is drawn in.
     pub clock: IRect,
+    /// The part of the status bar the system indicators (network, battery) are drawn in.
+    pub indicators: IRect,
     /// Everything below the status bar: the home screen, or the focused app's window.
     pub home: IRect,
 }
@@ -33,7 +35,9 @@ impl ShellLayout {
         let padding = dp(theme::STATUS_BAR_PADDING_DP).min(width / 4);
         let clock = IRect::new(padding as i32, 0, dp(theme::CLOCK_WIDTH_DP).min(width.saturating_sub(padding)), bar_height);
         let home = IRect::new(0, bar_height as i32, width, height - bar_height);
-        Self { width, height, scale, status_bar, clock, home }
+        let indicators_width = dp(theme::INDICATORS_WIDTH_DP).min(width.saturating_sub(padding * 2 + clock.width));
+        let indicators = IRect::new(width.saturating_sub(padding + indicators_width) as i32, 0, indicators_width, bar_height);
+        Self { width, height, scale, status_bar, clock, indicators, home }
     }
 
     /// Size of the status bar text in physical pixels.
@@ -47,6 +51,87 @@ impl ShellLayout {
 pub struct StatusBarState {
     /// The clock, already formatted (e.g. "09:41").
     pub clock: String,
+    /// The battery, if the device has one.
+    pub battery: Option<Battery>,
+    /// The network connection in use, if any.
+    pub network: Option<Network>,
+}
+
+/// Battery state for the status bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Battery {
+    /// Charge, 0–100.
+    pub percent: u8,
+    pub charging: bool,
+}
+
+/// Kind of network connection for the status bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Network {
+    Wifi,
+    Wired,
+    Cellular,
+}
+
+fn fill_rect(pixmap: &mut Pixmap, x: f32, y: f32, w: f32, h: f32, rgb: [u8; 3]) {
+    if let Some(rect) = Rect::from_xywh(x, y, w, h) {
+        let mut paint = Paint::default();
+        paint.set_color(theme::color(rgb));
+        paint.anti_alias = true;
+        pixmap.fill_rect(rect, &paint, Transform::identity(), None);
+    }
+}
+
+/// Draws a battery glyph (outline, nub, fill to the charge; green while charging, red when low)
+/// with the percentage to its left, right-aligned in `area`. Returns the x where it starts.
+fn draw_battery(pixmap: &mut Pixmap, battery: Battery, area: IRect, scale: f32, text: &mut TextRenderer) -> i32 {
+    let (w, h) = (22.0 * scale, 11.0 * scale);
+    let x = area.right() as f32 - w - 2.0 * scale;
+    let y = area.y as f32 + (area.height as f32 - h) / 2.0;
+    let line = (1.2 * scale).max(1.0);
+    let c = theme::STATUS_BAR_TEXT;
+    fill_rect(pixmap, x, y, w, line, c);
+    fill_rect(pixmap, x, y + h - line, w, line, c);
+    fill_rect(pixmap, x, y, line, h, c);
+    fill_rect(pixmap, x + w - line, y, line, h, c);
+    fill_rect(pixmap, x + w, y + h * 0.3, 2.0 * scale, h * 0.4, c);
+    let inner = w - 4.0 * line;
+    let level = inner * battery.percent.min(100) as f32 / 100.0;
+    let fill = if battery.charging { theme::BATTERY_CHARGING } else if battery.percent <= 15 { theme::BATTERY_LOW } else { c };
+    fill_rect(pixmap, x + 2.0 * line, y + 2.0 * line, level, h - 4.0 * line, fill);
+    let label = format!("{}%", battery.percent.min(100));
+    let style = TextStyle { size_px: theme::STATUS_BAR_TEXT_DP * 0.85 * scale, color: c, bold: false };
+    let (tw, _) = text.measure(&label, &style);
+    let tx = x - tw - 4.0 * scale;
+    text.draw_line(pixmap, &label, &style, IRect::new(tx.floor() as i32, area.y, tw.ceil() as u32 + 2, area.height), HAlign::Left);
+    tx.floor() as i32
+}
+
+/// Draws a network glyph ending at `right`: Wi-Fi as three bars of a fan, wired as a small
+/// socket, cellular as rising bars.
+fn draw_network(pixmap: &mut Pixmap, network: Network, area: IRect, right: i32, scale: f32) {
+    let c = theme::STATUS_BAR_TEXT;
+    let size = 12.0 * scale;
+    let x = right as f32 - size - 6.0 * scale;
+    let y = area.y as f32 + (area.height as f32 - size) / 2.0;
+    match network {
+        Network::Cellular | Network::Wifi => {
+            let bars = 4;
+            let bw = size / (bars as f32 * 1.6);
+            for i in 0..bars {
+                let bh = size * (i + 1) as f32 / bars as f32;
+                fill_rect(pixmap, x + i as f32 * bw * 1.6, y + size - bh, bw, bh, c);
+            }
+            if network == Network::Wifi {
+                // Wi-Fi: a dot above the bars tells it apart from cellular.
+                fill_rect(pixmap, x, y, bw, bw, c);
+            }
+        }
+        Network::Wired => {
+            fill_rect(pixmap, x, y + size * 0.35, size, size * 0.65, c);
+            fill_rect(pixmap, x + size * 0.3, y, size * 0.4, size * 0.4, c);
+        }
+    }
 }
 
 /// Draws the wallpaper over the whole of `pixmap` (a vertical three-stop gradient).
@@ -75,6 +160,13 @@ pub fn draw_status_bar(pixmap: &mut Pixmap, layout: &ShellLayout, state: &Status
     if !state.clock.is_empty() {
         let style = TextStyle { size_px: layout.status_text_px(), color: theme::STATUS_BAR_TEXT, bold: true };
         text.draw_line(pixmap, &state.clock, &style, layout.clock, HAlign::Left);
+    }
+    let mut right = layout.indicators.right();
+    if let Some(battery) = state.battery {
+        right = draw_battery(pixmap, battery, layout.indicators, layout.scale, text);
+    }
+    if let Some(network) = state.network {
+        draw_network(pixmap, network, layout.indicators, right, layout.scale);
     }
 }
 
@@ -130,6 +222,32 @@ mod tests {
     }
 
     #[test]
+    fn indicators_are_drawn_right_of_the_clock_and_only_when_known() {
+        let l = ShellLayout::new(720, 1440);
+        assert!(l.indicators.x > l.clock.right() && l.indicators.right() <= 720);
+        let mut text = TextRenderer::new();
+        let lit_in = |state: &StatusBarState, text: &mut TextRenderer| {
+            let mut bar = Pixmap::new(l.status_bar.width, l.status_bar.height).unwrap_or_else(|| panic!("pixmap"));
+            draw_status_bar(&mut bar, &l, state, text);
+            let mut lit = 0;
+            for y in 0..bar.height() {
+                for x in l.indicators.x as u32..l.indicators.right() as u32 {
+                    if !close(px(&bar, x, y), theme::STATUS_BAR_BG, 16) {
+                        lit += 1;
+                    }
+                }
+            }
+            lit
+        };
+        assert_eq!(lit_in(&StatusBarState::default(), &mut text), 0, "indicators drawn without a battery or network");
+        let battery = StatusBarState { battery: Some(Battery { percent: 80, charging: false }), ..Default::default() };
+        let both = StatusBarState { network: Some(Network::Wifi), ..battery.clone() };
+        let b = lit_in(&battery, &mut text);
+        assert!(b > 150, "battery not drawn ({b} pixels)");
+        assert!(lit_in(&both, &mut text) > b + 20, "network glyph not drawn");
+    }
+
+    #[test]
     fn layout_never_exceeds_tiny_screens() {
         let l = ShellLayout::new(10, 5);
         assert!(l.status_bar.height <= 5);
@@ -152,7 +270,7 @@ mod tests {
         let l = ShellLayout::new(720, 1440);
         let mut bar = Pixmap::new(l.status_bar.width, l.status_bar.height).unwrap_or_else(|| panic!("pixmap"));
         let mut text = TextRenderer::new();
-        draw_status_bar(&mut bar, &l, &StatusBarState { clock: "09:41".into() }, &mut text);
+        draw_status_bar(&mut bar, &l, &StatusBarState { clock: "09:41".into(), ..Default::default() }, &mut text);
         let mut lit = 0;
         for y in 0..bar.height() {
             for x in 0..bar.width() {

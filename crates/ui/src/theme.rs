@@ -13,6 +13,12 @@ pub const STATUS_BAR_TEXT_DP: f32 = 15.0;
 /// Width reserved for the clock (fits "00:00" in the shell font with room to spare).
 pub const CLOCK_WIDTH_DP: f32 = 64.0;
 
+/// Width of the status bar's indicator area (network, battery and its percentage).
+pub const INDICATORS_WIDTH_DP: f32 = 96.0;
+/// Battery fill while charging, and when low (≤ 15 %).
+pub const BATTERY_CHARGING: [u8; 3] = [0x4c, 0xd9, 0x64];
+pub const BATTERY_LOW: [u8; 3] = [0xff, 0x5a, 0x4f];
+
 /// Status bar background.
 pub const STATUS_BAR_BG: [u8; 3] = [0x0b, 0x10, 0x1c];
 /// Colour of the status bar's text (clock) and icons.
