@@ -213,6 +213,7 @@ impl Compositor {
             apps,
             launcher_page: 0,
             showing_home: true,
+            overview: false,
             contacts: Default::default(),
             pointer_location: (0.0, 0.0).into(),
             children: Vec::new(),
@@ -476,7 +477,11 @@ impl Cirrus {
         }
         let output = self.state.output.clone();
         let now = self.state.started.elapsed();
-        if let Some(window) = self.state.shown_window() {
+        if self.state.overview {
+            for window in self.state.windows_recent_first() {
+                window.send_frame(&output, now, Some(Duration::ZERO), |_, _| Some(output.clone()));
+            }
+        } else if let Some(window) = self.state.shown_window() {
             window.send_frame(&output, now, Some(Duration::ZERO), |_, _| Some(output.clone()));
         }
     }

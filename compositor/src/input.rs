@@ -46,8 +46,10 @@ pub enum Pointing {
 /// What a finger (or held pointer button) is doing.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Contact {
-    /// Started in the bottom edge: may become "go home".
-    HomeSwipe { start: Point<f64, Logical> },
+    /// Started in the bottom edge: may become "go home", or "overview" if held before release.
+    HomeSwipe { start: Point<f64, Logical>, last: Point<f64, Logical>, still_since: std::time::Instant },
+    /// In the overview: a tap or a swipe on a card.
+    Overview { start: Point<f64, Logical>, last: Point<f64, Logical> },
     /// Started in the left edge over an app: may become "back".
     BackSwipe { start: Point<f64, Logical> },
     /// On the home screen: a tap on an app or a page swipe.
@@ -60,6 +62,7 @@ pub enum Contact {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShellAction {
     GoHome,
+    Overview,
     Back,
     Launch(usize),
     NextPage,
@@ -67,10 +70,13 @@ pub enum ShellAction {
     None,
 }
 
+/// How long a bottom-edge swipe must rest before release to open the overview.
+pub const HOLD: std::time::Duration = std::time::Duration::from_millis(300);
+
 /// Classifies a contact from where it started.
 pub fn classify(pos: Point<f64, Logical>, screen: Point<f64, Logical>, home_visible: bool) -> Contact {
     if pos.y >= screen.y - BOTTOM_EDGE {
-        Contact::HomeSwipe { start: pos }
+        Contact::HomeSwipe { start: pos, last: pos, still_since: std::time::Instant::now() }
     } else if !home_visible && pos.x <= LEFT_EDGE {
         Contact::BackSwipe { start: pos }
     } else if home_visible {
@@ -83,7 +89,9 @@ pub fn classify(pos: Point<f64, Logical>, screen: Point<f64, Logical>, home_visi
 /// Decides what a contact that ended at `end` means; `hit` finds the launcher slot at a point.
 pub fn finish(contact: Contact, end: Point<f64, Logical>, hit: impl Fn(Point<f64, Logical>) -> Option<usize>) -> ShellAction {
     match contact {
-        Contact::HomeSwipe { start } if start.y - end.y >= SWIPE_DISTANCE => ShellAction::GoHome,
+        Contact::HomeSwipe { start, still_since, .. } if start.y - end.y >= SWIPE_DISTANCE => {
+            if still_since.elapsed() >= HOLD { ShellAction::Overview } else { ShellAction::GoHome }
+        }
         Contact::BackSwipe { start } if end.x - start.x >= SWIPE_DISTANCE => ShellAction::Back,
         Contact::Launcher { start, .. } => {
             let (dx, dy) = (end.x - start.x, end.y - start.y);
@@ -113,7 +121,11 @@ impl State {
     /// A finger (or the pointer's button) went down at `pos` (logical coordinates).
     pub fn contact_down(&mut self, pointing: Pointing, slot: Option<u32>, pos: Point<f64, Logical>) {
         self.pointer_location = pos;
-        let contact = classify(pos, self.screen_size_logical(), self.home_visible());
+        let contact = if self.overview && pos.y < self.screen_size_logical().y - BOTTOM_EDGE {
+            Contact::Overview { start: pos, last: pos }
+        } else {
+            classify(pos, self.screen_size_logical(), self.home_visible())
+        };
         self.contacts.insert(slot, contact);
         if contact == Contact::App {
             self.forward_down(pointing, slot, pos);
@@ -125,7 +137,14 @@ impl State {
         self.pointer_location = pos;
         let home = self.home_visible();
         match self.contacts.get_mut(&slot) {
-            Some(Contact::Launcher { last, .. }) => *last = pos,
+            Some(Contact::Launcher { last, .. }) | Some(Contact::Overview { last, .. }) => *last = pos,
+            Some(Contact::HomeSwipe { last, still_since, .. }) => {
+                // Small jitter does not count as moving: the finger is resting.
+                if (pos.x - last.x).abs() > 3.0 || (pos.y - last.y).abs() > 3.0 {
+                    *still_since = std::time::Instant::now();
+                }
+                *last = pos;
+            }
             Some(Contact::App) => self.forward_motion(pointing, slot, pos),
             Some(_) => {}
             // Pointer hovering with no button held: apps still want to know where it is.
@@ -139,11 +158,18 @@ impl State {
         let pos = self.pointer_location;
         let Some(contact) = self.contacts.remove(&slot) else { return };
         let end = match contact {
-            Contact::Launcher { last, .. } => last,
+            Contact::Launcher { last, .. } | Contact::Overview { last, .. } | Contact::HomeSwipe { last, .. } => last,
             _ => pos,
         };
         if contact == Contact::App {
             self.forward_up(pointing, slot);
+            return;
+        }
+        if let Contact::Overview { start, last } = contact {
+            let scale = self.output_scale();
+            let card = self.overview_layout().hit((start.x * scale) as i32, (start.y * scale) as i32, self.space.elements().count());
+            let action = crate::overview::finish(card, last.x - start.x, last.y - start.y);
+            self.perform_overview(action);
             return;
         }
         let action = {
@@ -159,6 +185,7 @@ impl State {
     fn perform(&mut self, action: ShellAction) {
         match action {
             ShellAction::GoHome => self.go_home(),
+            ShellAction::Overview => self.open_overview(),
             ShellAction::Back => self.send_back(),
             ShellAction::Launch(index) => self.launch_app(index),
             ShellAction::NextPage => self.turn_page(1),
@@ -322,8 +349,12 @@ mod tests {
     #[test]
     fn swipes_and_taps() {
         let none = |_: Point<f64, Logical>| None;
-        assert_eq!(finish(Contact::HomeSwipe { start: p(180.0, 715.0) }, p(182.0, 500.0), none), ShellAction::GoHome);
-        assert_eq!(finish(Contact::HomeSwipe { start: p(180.0, 715.0) }, p(180.0, 700.0), none), ShellAction::None);
+        let now = std::time::Instant::now();
+        let swipe = |start| Contact::HomeSwipe { start, last: start, still_since: now };
+        assert_eq!(finish(swipe(p(180.0, 715.0)), p(182.0, 500.0), none), ShellAction::GoHome);
+        assert_eq!(finish(swipe(p(180.0, 715.0)), p(180.0, 700.0), none), ShellAction::None);
+        let held = Contact::HomeSwipe { start: p(180.0, 715.0), last: p(180.0, 500.0), still_since: now - HOLD };
+        assert_eq!(finish(held, p(180.0, 500.0), none), ShellAction::Overview);
         assert_eq!(finish(Contact::BackSwipe { start: p(4.0, 300.0) }, p(120.0, 310.0), none), ShellAction::Back);
         let launcher = Contact::Launcher { start: p(50.0, 100.0), last: p(50.0, 100.0) };
         assert_eq!(finish(launcher, p(55.0, 104.0), |_| Some(3)), ShellAction::Launch(3));

@@ -19,6 +19,7 @@ pub mod compositor;
 pub mod handlers;
 pub mod input;
 pub mod notify;
+pub mod overview;
 pub mod render;
 pub mod shell;
 pub mod state;

@@ -3,6 +3,7 @@
 
 use smithay::backend::renderer::element::memory::MemoryRenderBufferRenderElement;
 use smithay::backend::renderer::element::surface::WaylandSurfaceRenderElement;
+use smithay::backend::renderer::element::utils::RescaleRenderElement;
 use smithay::backend::renderer::element::{AsRenderElements, Kind};
 use smithay::backend::renderer::pixman::PixmanRenderer;
 use smithay::desktop::Window;
@@ -16,6 +17,7 @@ render_elements! {
     pub OutputElement<=PixmanRenderer>;
     Memory=MemoryRenderBufferRenderElement<PixmanRenderer>,
     Surface=WaylandSurfaceRenderElement<PixmanRenderer>,
+    Card=RescaleRenderElement<WaylandSurfaceRenderElement<PixmanRenderer>>,
 }
 
 /// Builds the element list for the current output, top-most first.
@@ -37,7 +39,9 @@ pub fn output_elements(state: &State, renderer: &mut PixmanRenderer) -> Vec<Outp
         Err(err) => tracing::warn!(?err, "status bar not drawn"),
     }
 
-    if let Some(window) = state.shown_window() {
+    if state.overview {
+        elements.extend(overview_elements(state, renderer, scale));
+    } else if let Some(window) = state.shown_window() {
         elements.extend(window_elements(state, renderer, window, scale));
     } else {
         match MemoryRenderBufferRenderElement::from_buffer(
@@ -78,4 +82,28 @@ fn window_elements(state: &State, renderer: &mut PixmanRenderer, window: &Window
     let elements: Vec<WaylandSurfaceRenderElement<PixmanRenderer>> =
         AsRenderElements::render_elements(window, renderer, origin, Scale::from(scale), 1.0);
     elements.into_iter().map(OutputElement::from).collect()
+}
+
+/// The overview's cards: each app's window drawn small at its card's place, most recent first.
+fn overview_elements(state: &State, renderer: &mut PixmanRenderer, scale: f64) -> Vec<OutputElement> {
+    let layout = state.overview_layout();
+    let mut out: Vec<OutputElement> = Vec::new();
+    for (i, window) in state.windows_recent_first().iter().enumerate() {
+        let card = layout.card(i);
+        let Some(surface) = window.toplevel().map(|t| t.wl_surface().clone()) else { continue };
+        // Drawn at full size with the window's geometry origin (client-side shadows excluded) on
+        // the card's corner, then scaled down around that corner.
+        let geo = window.geometry().loc.to_physical_precise_round::<f64, i32>(scale);
+        let corner = Point::<i32, Physical>::from((card.x, card.y));
+        let elements: Vec<WaylandSurfaceRenderElement<PixmanRenderer>> = smithay::backend::renderer::element::surface::render_elements_from_surface_tree(
+            renderer,
+            &surface,
+            corner - geo,
+            Scale::from(scale),
+            1.0,
+            Kind::Unspecified,
+        );
+        out.extend(elements.into_iter().map(|e| OutputElement::from(RescaleRenderElement::from_element(e, corner, layout.card_scale))));
+    }
+    out
 }

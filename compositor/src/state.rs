@@ -78,6 +78,8 @@ pub struct State {
     pub launcher_page: usize,
     /// The home screen is shown over (in place of) the app windows.
     pub showing_home: bool,
+    /// The app switcher is shown.
+    pub overview: bool,
     /// Fingers (and the held pointer button, slot `None`) currently down.
     pub contacts: HashMap<Option<u32>, Contact>,
     /// Last pointer/touch position, logical.
@@ -131,12 +133,64 @@ impl State {
 
     /// Whether the home screen (launcher) is what the user sees.
     pub fn home_visible(&self) -> bool {
-        self.showing_home || self.top_window().is_none()
+        !self.overview && (self.showing_home || self.top_window().is_none())
     }
 
     /// The window shown on screen, if an app is in front.
     pub fn shown_window(&self) -> Option<&Window> {
-        if self.showing_home { None } else { self.top_window() }
+        if self.showing_home || self.overview { None } else { self.top_window() }
+    }
+
+    /// Windows, most recently used first (the overview's card order).
+    pub fn windows_recent_first(&self) -> Vec<Window> {
+        self.space.elements().rev().cloned().collect()
+    }
+
+    /// Where the overview's cards are.
+    pub fn overview_layout(&self) -> crate::overview::OverviewLayout {
+        crate::overview::OverviewLayout::new(self.shell.layout().home, self.shell.layout().scale)
+    }
+
+    /// Shows the app switcher (or home, when no app runs).
+    pub fn open_overview(&mut self) {
+        if self.space.elements().next().is_none() {
+            self.go_home();
+            return;
+        }
+        self.overview = true;
+        if let Some(keyboard) = self.seat.get_keyboard() {
+            keyboard.set_focus(self, None, SERIAL_COUNTER.next_serial());
+        }
+        self.needs_redraw = true;
+        tracing::info!(apps = self.space.elements().count(), "overview");
+    }
+
+    /// Carries out a tap or swipe in the overview.
+    pub fn perform_overview(&mut self, action: crate::overview::OverviewAction) {
+        use crate::overview::OverviewAction;
+        let windows = self.windows_recent_first();
+        match action {
+            OverviewAction::Switch(i) => {
+                if let Some(window) = windows.get(i) {
+                    self.space.raise_element(window, true);
+                    self.overview = false;
+                    self.showing_home = false;
+                    self.focus_top();
+                }
+            }
+            OverviewAction::Close(i) => {
+                if let Some(toplevel) = windows.get(i).and_then(|w| w.toplevel()) {
+                    tracing::info!("closing an app from the overview");
+                    toplevel.send_close();
+                }
+            }
+            OverviewAction::Home => {
+                self.overview = false;
+                self.showing_home = true;
+            }
+            OverviewAction::None => {}
+        }
+        self.needs_redraw = true;
     }
 
     /// The client surface under a logical point, with its origin, among what is shown.
@@ -150,8 +204,9 @@ impl State {
 
     /// Shows the home screen; apps keep running behind it.
     pub fn go_home(&mut self) {
-        if !self.showing_home {
+        if !self.showing_home || self.overview {
             self.showing_home = true;
+            self.overview = false;
             if let Some(keyboard) = self.seat.get_keyboard() {
                 keyboard.set_focus(self, None, SERIAL_COUNTER.next_serial());
             }
@@ -195,6 +250,7 @@ impl State {
     /// Maps `window` on top of the stack in the app area and gives it keyboard focus.
     pub fn map_on_top(&mut self, window: Window) {
         self.showing_home = false;
+        self.overview = false;
         let area = self.app_area();
         for other in self.space.elements() {
             if let Some(toplevel) = other.toplevel() {
