@@ -408,7 +408,7 @@ mod tests {
         ] {
             assert!(seen.contains(needed), "{needed} missing from the table");
         }
-        for not_needed in ["clang", "dpkg-dev"] {
+        for not_needed in ["dpkg-dev"] {
             assert!(
                 !seen.contains(not_needed),
                 "{not_needed} is deliberately not installed"
