@@ -364,6 +364,7 @@ mod tests {
             &layout,
             &StatusBarState {
                 clock: "09:41".into(),
+                ..Default::default()
             },
             &mut TextRenderer::new(),
         );
