@@ -327,6 +327,20 @@ pub fn build(req: &BuildRequest<'_>) -> anyhow::Result<Image> {
         root.join("system/etc/build.toml"),
         toml::to_string(&build_toml)?,
     )?;
+    // Build properties (`ro.*`), loaded by init's property store (docs/properties.md).
+    let build_properties: BTreeMap<String, String> = [
+        ("ro.product.device", device.name.clone()),
+        ("ro.build.id", build_id.clone()),
+        ("ro.kernel.version", kernel.version.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    std::fs::write(
+        root.join("system")
+            .join(cirrus_init_config::properties::BUILD_PROPERTIES),
+        cirrus_init_config::properties::properties_to_toml(&build_properties),
+    )?;
     system::create_mount_points(&root, device)?;
 
     let libraries = system::check_library_closure(&root, device, req.repo_root)?;

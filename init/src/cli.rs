@@ -5,6 +5,8 @@
 //! cirrus-init --second-stage                PID 1 after switching root: supervisor
 //! cirrus-init --user --root DIR [--event-log FILE]   unprivileged supervisor over DIR
 //! cirrus-init poweroff | reboot | status    ask the running init (also argv[0] `poweroff`/`reboot`)
+//! cirrus-init start|stop|restart|status NAME, getprop NAME, setprop NAME VALUE, props [PREFIX],
+//!             watch [PREFIX]                the other control-socket requests
 //! cirrus-init notify READY=1 [STATUS=…]     sd_notify from a service (like systemd-notify)
 //! ```
 
@@ -26,6 +28,8 @@ usage: cirrus-init                      (as PID 1 in the initramfs: first stage)
                                          DIR/vendor/etc/init, sockets in DIR/run/cirrus)
        cirrus-init poweroff|reboot|status   (ask the running init over $CIRRUS_INIT_SOCKET,
                                          default /run/cirrus/init.sock)
+       cirrus-init status|start|stop|restart UNIT
+       cirrus-init getprop NAME | setprop NAME VALUE | props [PREFIX] | watch [PREFIX]
        cirrus-init notify READY=1 [STATUS=...]  (report readiness to $NOTIFY_SOCKET)";
 
 /// What this invocation does.
@@ -61,12 +65,19 @@ pub fn parse(argv: &[String]) -> Result<Invocation, String> {
     match first.as_str() {
         "--help" | "-h" | "help" => Ok(Invocation::Help),
         "--version" | "-V" => Ok(Invocation::Version),
-        "poweroff" | "reboot" | "status" => {
-            if args.len() > 1 {
-                return Err(format!("`{first}` takes no arguments"));
-            }
-            Ok(Invocation::Control(Request::parse(first)?))
-        }
+        "poweroff" | "reboot" | "status" | "list" | "start" | "stop" | "restart" | "props"
+        | "watch" => Ok(Invocation::Control(Request::parse(&args.join(" "))?)),
+        "getprop" | "get" => match &args[1..] {
+            [name] => Ok(Invocation::Control(Request::GetProperty(name.clone()))),
+            _ => Err("usage: cirrus-init getprop NAME".into()),
+        },
+        "setprop" | "set" => match &args[1..] {
+            [name, value] => Ok(Invocation::Control(Request::SetProperty(
+                name.clone(),
+                value.clone(),
+            ))),
+            _ => Err("usage: cirrus-init setprop NAME VALUE".into()),
+        },
         "notify" => {
             let fields = args[1..].to_vec();
             if fields.is_empty() {
@@ -203,12 +214,20 @@ fn user(root: PathBuf, event_log: Option<PathBuf>) -> ExitCode {
 }
 
 fn control_client(request: Request) -> ExitCode {
-    let line = match request {
-        Request::PowerOff => "poweroff",
-        Request::Reboot => "reboot",
-        Request::Status => "status",
-    };
-    match control::request(&control::client_socket_path(), line) {
+    if let Request::Watch(_) = request {
+        return match control::watch(
+            &control::client_socket_path(),
+            &request.to_line(),
+            &mut std::io::stdout(),
+        ) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("cirrus-init: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    match control::request(&control::client_socket_path(), &request.to_line()) {
         Ok(reply) => {
             let code = print_out(&reply);
             if reply.starts_with("error:") {
@@ -314,6 +333,19 @@ mod tests {
             Ok(Invocation::Notify(argv(&["READY=1", "STATUS=up"])))
         );
         assert!(parse(&argv(&["cirrus-init", "notify"])).is_err());
+        assert_eq!(
+            parse(&argv(&["cirrus-init", "setprop", "persist.a", "b c"])),
+            Ok(Invocation::Control(Request::SetProperty(
+                "persist.a".into(),
+                "b c".into()
+            )))
+        );
+        assert_eq!(
+            parse(&argv(&["cirrus-init", "restart", "svc"])),
+            Ok(Invocation::Control(Request::Restart("svc".into())))
+        );
+        assert!(parse(&argv(&["cirrus-init", "getprop"])).is_err());
+        assert!(parse(&argv(&["cirrus-init", "status", "a", "b"])).is_err());
         assert!(parse(&argv(&["cirrus-init", "notify", "READY"])).is_err());
     }
 

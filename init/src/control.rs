@@ -1,8 +1,11 @@
 //! The control socket: `RUNDIR/init.sock`, an AF_UNIX stream socket taking one-line requests.
 //!
-//! Requests: `poweroff`, `reboot`, `status`. Each connection gets one reply and is closed.
-//! `poweroff`/`reboot` are accepted only from root or the user init runs as (the socket is also
-//! mode 0600). [`request`] is the client side used by `cirrus-init poweroff|reboot|status`.
+//! Requests are listed on [`Request`]. Each connection gets one reply and is closed, except `watch`,
+//! which stays open and receives property changes. Anyone may connect (mode 0666); privileged
+//! requests (start/stop/restart, poweroff/reboot, set) are accepted only from root or the user init
+//! runs as, checked with the peer's credentials (SO_PEERCRED). A privileged relay (the D-Bus
+//! front-end) may act for another uid with `as UID REQUEST`, and is then judged as that uid.
+//! [`request`] is the client side used by `cirrus-init` client commands.
 
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
@@ -19,36 +22,139 @@ pub const DEFAULT_SOCKET: &str = "/run/cirrus/init.sock";
 /// Environment variable overriding the control socket path for clients.
 pub const SOCKET_ENV: &str = "CIRRUS_INIT_SOCKET";
 
-/// Longest request accepted.
-const MAX_REQUEST: usize = 1024;
+/// Longest request accepted (a `set` with the longest value fits).
+const MAX_REQUEST: usize = 8192;
 /// A client that sends no complete request in this time is dropped.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// What a client asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a client asks for. One request per line:
+///
+/// ```text
+/// status | list            every unit: NAME STATE PID
+/// status NAME              one unit, with its last STATUS= text
+/// start|stop|restart NAME  (privileged)
+/// poweroff | reboot        (privileged)
+/// get NAME                 NAME=VALUE
+/// set NAME VALUE…          (privileged; the value is the rest of the line)
+/// props [PREFIX]           NAME=VALUE lines
+/// watch [PREFIX]           the current NAME=VALUE lines, then one per change, until the client leaves
+/// as UID REQUEST           (from a privileged peer only: a relay acting for uid UID)
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
     PowerOff,
     Reboot,
     Status,
+    ServiceStatus(String),
+    Start(String),
+    Stop(String),
+    Restart(String),
+    GetProperty(String),
+    SetProperty(String, String),
+    ListProperties(String),
+    Watch(String),
+    As { uid: u32, request: Box<Request> },
 }
 
 impl Request {
     /// Parses one request line.
     pub fn parse(line: &str) -> Result<Request, String> {
-        match line.trim() {
-            "poweroff" => Ok(Request::PowerOff),
-            "reboot" => Ok(Request::Reboot),
-            "status" => Ok(Request::Status),
+        let line = line.trim_start().trim_end_matches(['\n', '\r']);
+        let (verb, rest) = match line.split_once(' ') {
+            Some((verb, rest)) => (verb, rest.trim_start()),
+            None => (line.trim_end(), ""),
+        };
+        let one_name = |what: &str| -> Result<String, String> {
+            let name = rest.trim();
+            if name.is_empty() || name.contains(char::is_whitespace) {
+                Err(format!("`{verb}` needs one {what}"))
+            } else {
+                Ok(name.to_string())
+            }
+        };
+        let no_args = |r: Request| {
+            if rest.trim().is_empty() {
+                Ok(r)
+            } else {
+                Err(format!("`{verb}` takes no arguments"))
+            }
+        };
+        match verb {
+            "poweroff" => no_args(Request::PowerOff),
+            "reboot" => no_args(Request::Reboot),
+            "status" | "list" if rest.trim().is_empty() => Ok(Request::Status),
+            "status" => Ok(Request::ServiceStatus(one_name("unit name")?)),
+            "start" => Ok(Request::Start(one_name("unit name")?)),
+            "stop" => Ok(Request::Stop(one_name("unit name")?)),
+            "restart" => Ok(Request::Restart(one_name("unit name")?)),
+            "get" => Ok(Request::GetProperty(one_name("property name")?)),
+            "set" => match rest.split_once(' ') {
+                Some((name, value)) if !name.is_empty() => {
+                    Ok(Request::SetProperty(name.to_string(), value.to_string()))
+                }
+                _ if !rest.trim().is_empty() => {
+                    Ok(Request::SetProperty(rest.trim().to_string(), String::new()))
+                }
+                _ => Err("`set` needs a property name and a value".to_string()),
+            },
+            "props" => Ok(Request::ListProperties(rest.trim().to_string())),
+            "watch" => Ok(Request::Watch(rest.trim().to_string())),
+            "as" => {
+                let (uid, inner) = rest
+                    .split_once(' ')
+                    .ok_or("`as` needs a uid and a request")?;
+                let uid = uid.parse().map_err(|_| format!("`{uid}` is not a uid"))?;
+                let inner = Request::parse(inner)?;
+                if matches!(inner, Request::As { .. }) {
+                    return Err("`as` cannot be nested".to_string());
+                }
+                Ok(Request::As {
+                    uid,
+                    request: Box::new(inner),
+                })
+            }
             other => Err(format!(
-                "unknown request `{other}`, expected `poweroff`, `reboot` or `status`"
+                "unknown request `{other}`, expected one of status, list, start, stop, restart, poweroff, reboot, get, set, props, watch"
             )),
         }
     }
 
-    /// Whether only privileged clients may send it.
-    pub fn is_privileged(self) -> bool {
-        matches!(self, Request::PowerOff | Request::Reboot)
+    /// Whether only privileged callers (root, or the user init runs as) may send it.
+    pub fn is_privileged(&self) -> bool {
+        match self {
+            Request::PowerOff
+            | Request::Reboot
+            | Request::Start(_)
+            | Request::Stop(_)
+            | Request::Restart(_)
+            | Request::SetProperty(..) => true,
+            Request::As { request, .. } => request.is_privileged(),
+            _ => false,
+        }
     }
+
+    /// The request line for [`Request::parse`].
+    pub fn to_line(&self) -> String {
+        match self {
+            Request::PowerOff => "poweroff".into(),
+            Request::Reboot => "reboot".into(),
+            Request::Status => "status".into(),
+            Request::ServiceStatus(n) => format!("status {n}"),
+            Request::Start(n) => format!("start {n}"),
+            Request::Stop(n) => format!("stop {n}"),
+            Request::Restart(n) => format!("restart {n}"),
+            Request::GetProperty(n) => format!("get {n}"),
+            Request::SetProperty(n, v) => format!("set {n} {v}"),
+            Request::ListProperties(p) => format!("props {p}").trim_end().to_string(),
+            Request::Watch(p) => format!("watch {p}").trim_end().to_string(),
+            Request::As { uid, request } => format!("as {uid} {}", request.to_line()),
+        }
+    }
+}
+
+/// Whether `uid` may send privileged requests: root, or the user init itself runs as.
+pub fn is_privileged_uid(uid: u32) -> bool {
+    uid == 0 || uid == nix::unistd::geteuid().as_raw()
 }
 
 /// One accepted client waiting to send its request line.
@@ -79,15 +185,21 @@ impl Connection {
         self.deadline
     }
 
-    /// Whether the peer may ask for `request` (root, or the same user as init).
-    pub fn may(&self, request: Request) -> bool {
-        if !request.is_privileged() {
-            return true;
-        }
-        match getsockopt(&self.stream, sockopt::PeerCredentials) {
-            Ok(cred) => cred.uid() == 0 || cred.uid() == nix::unistd::geteuid().as_raw(),
-            Err(_) => false,
-        }
+    /// The peer's uid (SO_PEERCRED), if the kernel tells.
+    pub fn peer_uid(&self) -> Option<u32> {
+        getsockopt(&self.stream, sockopt::PeerCredentials)
+            .ok()
+            .map(|cred| cred.uid())
+    }
+
+    /// Whether the peer may ask for `request` (root, or the same user as init, for privileged ones).
+    pub fn may(&self, request: &Request) -> bool {
+        !request.is_privileged() || self.peer_uid().is_some_and(is_privileged_uid)
+    }
+
+    /// Turns the connection into a watcher's stream (non-blocking).
+    pub fn into_stream(self) -> UnixStream {
+        self.stream
     }
 
     /// Reads what is available.
@@ -144,7 +256,7 @@ pub struct ControlSocket {
 }
 
 impl ControlSocket {
-    /// Binds `path` (replacing a stale socket file), mode 0600.
+    /// Binds `path` (replacing a stale socket file), mode 0666 (access is checked per request).
     pub fn bind(path: &Path) -> anyhow::Result<ControlSocket> {
         match std::fs::remove_file(path) {
             Ok(()) => {}
@@ -158,7 +270,7 @@ impl ControlSocket {
         listener
             .set_nonblocking(true)
             .context("cannot make the control socket non-blocking")?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))
             .with_context(|| format!("cannot chmod {}", path.display()))?;
         Ok(ControlSocket {
             listener,
@@ -231,6 +343,31 @@ pub fn request(socket: &Path, line: &str) -> anyhow::Result<String> {
     Ok(reply)
 }
 
+/// Sends a `watch` request and copies what init sends to `out` until init closes the connection.
+pub fn watch(socket: &Path, line: &str, out: &mut dyn Write) -> anyhow::Result<()> {
+    let mut stream = UnixStream::connect(socket).with_context(|| {
+        format!(
+            "cannot reach cirrus-init at {} (is it running? set {SOCKET_ENV} to use another socket)",
+            socket.display()
+        )
+    })?;
+    stream
+        .write_all(format!("{line}\n").as_bytes())
+        .context("cannot send the request to cirrus-init")?;
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buf).context("reading from cirrus-init")?;
+        if n == 0 {
+            return Ok(());
+        }
+        out.write_all(&buf[..n])?;
+        out.flush()?;
+        if buf[..n].starts_with(b"error:") {
+            anyhow::bail!("cirrus-init refused the request");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,12 +377,56 @@ mod tests {
         assert_eq!(Request::parse("poweroff\n"), Ok(Request::PowerOff));
         assert_eq!(Request::parse(" reboot "), Ok(Request::Reboot));
         assert_eq!(Request::parse("status"), Ok(Request::Status));
+        assert_eq!(Request::parse("list"), Ok(Request::Status));
+        assert_eq!(
+            Request::parse("status a"),
+            Ok(Request::ServiceStatus("a".into()))
+        );
+        assert_eq!(
+            Request::parse("restart b"),
+            Ok(Request::Restart("b".into()))
+        );
+        assert_eq!(
+            Request::parse("set persist.x hello world\n"),
+            Ok(Request::SetProperty(
+                "persist.x".into(),
+                "hello world".into()
+            ))
+        );
+        assert_eq!(
+            Request::parse("set x"),
+            Ok(Request::SetProperty("x".into(), String::new()))
+        );
+        assert_eq!(
+            Request::parse("props"),
+            Ok(Request::ListProperties(String::new()))
+        );
+        assert_eq!(
+            Request::parse("watch sys."),
+            Ok(Request::Watch("sys.".into()))
+        );
+        let relayed = Request::parse("as 1000 set a b").unwrap();
+        assert_eq!(
+            relayed,
+            Request::As {
+                uid: 1000,
+                request: Box::new(Request::SetProperty("a".into(), "b".into()))
+            }
+        );
+        assert!(relayed.is_privileged());
+        assert_eq!(Request::parse(&relayed.to_line()), Ok(relayed));
+        assert!(Request::parse("as 1 as 2 status").is_err());
+        assert!(Request::parse("as x status").is_err());
+        assert!(Request::parse("start").is_err());
+        assert!(Request::parse("start a b").is_err());
+        assert!(Request::parse("poweroff now").is_err());
         assert!(
             Request::parse("halt")
                 .unwrap_err()
                 .contains("unknown request `halt`")
         );
         assert!(Request::Reboot.is_privileged() && !Request::Status.is_privileged());
+        assert!(!Request::GetProperty("a".into()).is_privileged());
     }
 
     #[test]
@@ -269,7 +450,7 @@ mod tests {
         };
         assert_eq!(request, Ok(Request::Status));
         let conn = conns.remove(0);
-        assert!(conn.may(Request::PowerOff));
+        assert!(conn.may(&Request::PowerOff));
         conn.reply("a running 12");
         assert_eq!(client.join().unwrap().unwrap(), "a running 12\n");
     }

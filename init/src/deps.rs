@@ -1,4 +1,4 @@
-//! The dependency graph between units (`requires` + `after`): cycle detection.
+//! The dependency graph between units (`requires` + `wants` + `after`): cycle detection.
 //!
 //! Units in a cycle can never start (each waits for the other), so the supervisor reports the cycle
 //! and marks its members failed instead of waiting forever.
@@ -20,6 +20,7 @@ pub fn find_cycles(units: &[UnitFile]) -> Vec<Vec<String>> {
         .map(|u| {
             u.requires
                 .iter()
+                .chain(&u.wants)
                 .chain(&u.after)
                 .filter_map(|d| index.get(d.as_str()).copied())
                 .collect()

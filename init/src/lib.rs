@@ -2,7 +2,8 @@
 //!
 //! One binary, several modes (see [`cli`]): the first stage in the initramfs ([`first_stage`]), the
 //! supervisor as PID 1 on the system image or unprivileged over a scratch root for tests
-//! ([`supervisor`], [`service`], [`output`], [`notify`], [`control`]), the end of PID 1's life
+//! ([`supervisor`], [`service`], [`output`], [`notify`], [`control`]), per-service sandboxing
+//! ([`sandbox`], [`cgroup`]), the property store ([`properties`]), the end of PID 1's life
 //! ([`shutdown`], [`mounts`]), the last resorts that keep PID 1 up ([`emergency`]), and the small
 //! clients (`poweroff`, `reboot`, `status`, `notify`).
 //!
@@ -11,15 +12,19 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod cgroup;
 pub mod cli;
 pub mod control;
 pub mod deps;
 pub mod emergency;
 pub mod event_log;
 pub mod first_stage;
+pub mod log_forward;
 pub mod mounts;
 pub mod notify;
 pub mod output;
+pub mod properties;
+pub mod sandbox;
 pub mod service;
 pub mod shutdown;
 pub mod supervisor;

@@ -8,8 +8,8 @@
 //!
 //! [`send`] is the client side used by `cirrus-init notify`.
 
-use std::os::unix::ffi::OsStrExt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -19,8 +19,8 @@ use anyhow::{Context, bail};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::socket::{
-    AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr, bind,
-    sendto, setsockopt, socket, sockopt,
+    AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr, bind, sendto, setsockopt, socket,
+    sockopt,
 };
 
 /// Environment variable naming the notify socket (as systemd's).
@@ -102,7 +102,11 @@ impl NotifySocket {
             Err(e) => bail!("cannot receive from the notify socket: {e}"),
         };
         let fields = parse_fields(&buf[..received.bytes.min(MAX_MESSAGE)]);
-        Ok(Some(NotifyMessage { pid: received.pid, fields, reply_to: received.sender }))
+        Ok(Some(NotifyMessage {
+            pid: received.pid,
+            fields,
+            reply_to: received.sender,
+        }))
     }
 
     /// Tells the sender of `msg` that it was handled (best effort, never blocks).
@@ -127,7 +131,10 @@ struct Received {
 fn recv_with_credentials(fd: RawFd, buf: &mut [u8]) -> Result<Received, Errno> {
     // SAFETY: all-zero is a valid `sockaddr_un` and `msghdr`.
     let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
     // Room for the credentials and a few passed fds, 8-byte aligned as cmsg headers need.
     let mut control = [0u64; 32];
     let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
@@ -150,7 +157,10 @@ fn recv_with_credentials(fd: RawFd, buf: &mut [u8]) -> Result<Received, Errno> {
             let h = &*c;
             let data = libc::CMSG_DATA(c);
             let data_len = (h.cmsg_len as usize).saturating_sub(libc::CMSG_LEN(0) as usize);
-            if h.cmsg_level == libc::SOL_SOCKET && h.cmsg_type == libc::SCM_CREDENTIALS && data_len >= std::mem::size_of::<libc::ucred>() {
+            if h.cmsg_level == libc::SOL_SOCKET
+                && h.cmsg_type == libc::SCM_CREDENTIALS
+                && data_len >= std::mem::size_of::<libc::ucred>()
+            {
                 let cred: libc::ucred = std::ptr::read_unaligned(data.cast());
                 pid = Some(cred.pid);
             } else if h.cmsg_level == libc::SOL_SOCKET && h.cmsg_type == libc::SCM_RIGHTS {
@@ -163,19 +173,32 @@ fn recv_with_credentials(fd: RawFd, buf: &mut [u8]) -> Result<Received, Errno> {
         }
     }
     let path_offset = std::mem::offset_of!(libc::sockaddr_un, sun_path);
-    let name_len = (hdr.msg_namelen as usize).min(std::mem::size_of::<libc::sockaddr_un>()).saturating_sub(path_offset);
+    let name_len = (hdr.msg_namelen as usize)
+        .min(std::mem::size_of::<libc::sockaddr_un>())
+        .saturating_sub(path_offset);
     let name: Vec<u8> = addr.sun_path[..name_len].iter().map(|&c| c as u8).collect();
     let sender = match name.split_first() {
         None => None,
-        Some((0, abstract_name)) if !abstract_name.is_empty() => UnixAddr::new_abstract(abstract_name).ok(),
+        Some((0, abstract_name)) if !abstract_name.is_empty() => {
+            UnixAddr::new_abstract(abstract_name).ok()
+        }
         Some(_) => {
             let path_bytes = name.split(|&b| b == 0).next().unwrap_or_default();
             (!path_bytes.is_empty())
-                .then(|| UnixAddr::new(std::path::Path::new(std::ffi::OsStr::from_bytes(path_bytes))).ok())
+                .then(|| {
+                    UnixAddr::new(std::path::Path::new(std::ffi::OsStr::from_bytes(
+                        path_bytes,
+                    )))
+                    .ok()
+                })
                 .flatten()
         }
     };
-    Ok(Received { bytes: n as usize, pid, sender })
+    Ok(Received {
+        bytes: n as usize,
+        pid,
+        sender,
+    })
 }
 
 impl Drop for NotifySocket {

@@ -1,5 +1,5 @@
 //! Service output: each service's stdout+stderr pipe, split into lines and forwarded to the console
-//! as `[   boot-time] NAME | line`.
+//! as `[   boot-time] NAME | line`, and to logd (`log_forward.rs`).
 //!
 //! Pipes are non-blocking and read at most one buffer per wakeup, so a chatty service cannot stall
 //! the supervisor. Lines longer than [`MAX_LINE`] bytes are split; a last line without newline is
@@ -8,6 +8,8 @@
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
+
+use crate::log_forward::LogForwarder;
 
 /// Longest line forwarded as one; longer lines are cut into pieces of this size.
 pub const MAX_LINE: usize = 4096;
@@ -70,15 +72,18 @@ pub fn write_console_line(name: &str, line: &[u8]) {
 #[derive(Debug)]
 pub struct OutputPipe {
     pub name: String,
+    /// The service's main process when the pipe was made (tags lines for logd).
+    pub pid: i32,
     file: File,
     splitter: LineSplitter,
 }
 
 impl OutputPipe {
     /// Wraps a non-blocking read end carrying `name`'s output.
-    pub fn new(name: String, file: File) -> OutputPipe {
+    pub fn new(name: String, pid: i32, file: File) -> OutputPipe {
         OutputPipe {
             name,
+            pid,
             file,
             splitter: LineSplitter::default(),
         }
@@ -90,17 +95,21 @@ impl OutputPipe {
 
     /// Reads one buffer's worth and forwards complete lines. On [`ReadOutcome::Closed`] (every
     /// writer gone) the last partial line has been forwarded too.
-    pub fn read_available(&mut self) -> ReadOutcome {
+    pub fn read_available(&mut self, logd: &mut LogForwarder) -> ReadOutcome {
         let mut buf = [0u8; 16 * 1024];
         let name = &self.name;
+        let pid = self.pid;
+        let mut emit = |line: &[u8]| {
+            write_console_line(name, line);
+            logd.forward(name, pid, line);
+        };
         match self.file.read(&mut buf) {
             Ok(0) => {
-                self.splitter.finish(|line| write_console_line(name, line));
+                self.splitter.finish(&mut emit);
                 ReadOutcome::Closed
             }
             Ok(n) => {
-                self.splitter
-                    .push(&buf[..n], |line| write_console_line(name, line));
+                self.splitter.push(&buf[..n], &mut emit);
                 ReadOutcome::Data
             }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {
@@ -108,21 +117,24 @@ impl OutputPipe {
             }
             Err(e) => {
                 tracing::warn!("{name}: cannot read service output: {e}");
-                self.splitter.finish(|line| write_console_line(name, line));
+                self.splitter.finish(&mut emit);
                 ReadOutcome::Closed
             }
         }
     }
 
     /// Forwards whatever is buffered in the pipe now, then the last partial line (used on exit).
-    pub fn drain(mut self) {
+    pub fn drain(mut self, logd: &mut LogForwarder) {
         for _ in 0..64 {
-            if self.read_available() != ReadOutcome::Data {
+            if self.read_available(logd) != ReadOutcome::Data {
                 break;
             }
         }
-        let name = &self.name;
-        self.splitter.finish(|line| write_console_line(name, line));
+        let (name, pid) = (&self.name, self.pid);
+        self.splitter.finish(|line| {
+            write_console_line(name, line);
+            logd.forward(name, pid, line);
+        });
     }
 }
 

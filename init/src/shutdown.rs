@@ -28,19 +28,33 @@ pub fn finish(kind: ShutdownKind) -> ! {
     tracing::info!("unmounting file systems");
     crate::mounts::unmount_all();
     nix::unistd::sync();
-    let mode = match kind {
-        ShutdownKind::PowerOff => RebootMode::RB_POWER_OFF,
-        ShutdownKind::Reboot => RebootMode::RB_AUTOBOOT,
-    };
-    tracing::info!(
-        "{}",
-        if kind == ShutdownKind::PowerOff {
-            "powering off"
-        } else {
-            "rebooting"
+    tracing::info!("{}", kind.describe());
+    let target = match kind {
+        ShutdownKind::PowerOff => {
+            let Err(err) = nix::sys::reboot::reboot(RebootMode::RB_POWER_OFF);
+            crate::emergency::run(&format!("reboot(2) failed: {err}"))
         }
-    );
-    let Err(err) = nix::sys::reboot::reboot(mode);
+        ShutdownKind::Reboot => {
+            let Err(err) = nix::sys::reboot::reboot(RebootMode::RB_AUTOBOOT);
+            crate::emergency::run(&format!("reboot(2) failed: {err}"))
+        }
+        ShutdownKind::RebootRecovery => c"recovery",
+        ShutdownKind::RebootBootloader => c"bootloader",
+    };
+    // LINUX_REBOOT_CMD_RESTART2 passes the target to the bootloader (Android's `reboot recovery`).
+    // SAFETY: reboot(2) with its magic numbers and a NUL-terminated argument.
+    unsafe {
+        libc::syscall(
+            libc::SYS_reboot,
+            libc::LINUX_REBOOT_MAGIC1,
+            libc::LINUX_REBOOT_MAGIC2,
+            libc::LINUX_REBOOT_CMD_RESTART2,
+            target.as_ptr(),
+        );
+    }
+    let err = std::io::Error::last_os_error();
+    tracing::error!("reboot into {target:?} failed ({err}); rebooting normally");
+    let Err(err) = nix::sys::reboot::reboot(RebootMode::RB_AUTOBOOT);
     crate::emergency::run(&format!("reboot(2) failed: {err}"))
 }
 

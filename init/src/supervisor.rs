@@ -13,6 +13,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::net::UnixStream;
+
+use cirrus_init_config::properties::{BUILD_PROPERTIES, PERSIST_PROPERTIES};
+use cirrus_init_config::unit::{CriticalAction, TriggerAction};
 use cirrus_init_config::{ConfigError, Readiness, load_unit_dirs};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -21,15 +26,27 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
-use crate::control::{Connection, ConnectionEvent, ControlSocket, Request};
+use crate::cgroup::CgroupTree;
+use crate::control::{Connection, ConnectionEvent, ControlSocket, Request, is_privileged_uid};
 use crate::event_log::EventLog;
+use crate::log_forward::LogForwarder;
 use crate::notify::{NOTIFY_ACK_ENV, NOTIFY_SOCKET_ENV, NotifyMessage, NotifySocket};
 use crate::output::{OutputPipe, ReadOutcome};
-use crate::service::{self, ExitStatus, Service, State};
+use crate::properties::PropertyStore;
+use crate::sandbox::Sandbox;
+use crate::service::{self, ExitStatus, Service, SpawnContext, State};
 
 /// Default `PATH` for services when init itself has none (the kernel passes PID 1 almost nothing).
 pub const DEFAULT_PATH: &str =
     "/system/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Control-socket clients waiting for their request to be read, at most.
+const MAX_PENDING_CONNECTIONS: usize = 64;
+/// Property watchers, at most.
+const MAX_WATCHERS: usize = 64;
+
+/// logd's socket for service output, in the runtime directory.
+pub const LOGD_SOCKET: &str = "logd.sock";
 
 /// Whether the supervisor is the system's PID 1 or an unprivileged instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,13 +60,28 @@ pub enum RunMode {
 pub enum ShutdownKind {
     PowerOff,
     Reboot,
+    /// Reboot into the recovery system.
+    RebootRecovery,
+    /// Reboot into the bootloader.
+    RebootBootloader,
 }
 
 impl ShutdownKind {
-    fn describe(self) -> &'static str {
+    pub fn describe(self) -> &'static str {
         match self {
             ShutdownKind::PowerOff => "powering off",
             ShutdownKind::Reboot => "rebooting",
+            ShutdownKind::RebootRecovery => "rebooting into recovery",
+            ShutdownKind::RebootBootloader => "rebooting into the bootloader",
+        }
+    }
+
+    fn for_critical(action: CriticalAction) -> ShutdownKind {
+        match action {
+            CriticalAction::RebootRecovery => ShutdownKind::RebootRecovery,
+            CriticalAction::RebootBootloader => ShutdownKind::RebootBootloader,
+            CriticalAction::Reboot => ShutdownKind::Reboot,
+            CriticalAction::Poweroff => ShutdownKind::PowerOff,
         }
     }
 }
@@ -63,6 +95,10 @@ pub struct SupervisorConfig {
     pub run_dir: PathBuf,
     pub mode: RunMode,
     pub event_log: Option<PathBuf>,
+    /// Build property files, later ones overriding earlier ones.
+    pub property_files: Vec<PathBuf>,
+    /// Where `persist.*` properties are saved.
+    pub persist_file: Option<PathBuf>,
 }
 
 impl SupervisorConfig {
@@ -76,16 +112,27 @@ impl SupervisorConfig {
             run_dir: PathBuf::from("/run/cirrus"),
             mode: RunMode::Pid1,
             event_log: None,
+            property_files: vec![
+                PathBuf::from("/system").join(BUILD_PROPERTIES),
+                PathBuf::from("/vendor").join(BUILD_PROPERTIES),
+            ],
+            persist_file: Some(PathBuf::from("/data").join(PERSIST_PROPERTIES)),
         }
     }
 
-    /// Unprivileged over a scratch root: `ROOT/system/etc/init`, `ROOT/vendor/etc/init`, `ROOT/run/cirrus`.
+    /// Unprivileged over a scratch root: `ROOT/system/etc/init`, `ROOT/vendor/etc/init`,
+    /// `ROOT/run/cirrus`, properties in `ROOT/system/etc`, `ROOT/vendor/etc` and `ROOT/data`.
     pub fn user(root: &Path, event_log: Option<PathBuf>) -> SupervisorConfig {
         SupervisorConfig {
             unit_dirs: vec![root.join("system/etc/init"), root.join("vendor/etc/init")],
             run_dir: root.join("run/cirrus"),
             mode: RunMode::User,
             event_log,
+            property_files: vec![
+                root.join("system").join(BUILD_PROPERTIES),
+                root.join("vendor").join(BUILD_PROPERTIES),
+            ],
+            persist_file: Some(root.join("data").join(PERSIST_PROPERTIES)),
         }
     }
 }
@@ -104,6 +151,21 @@ enum Token {
     Control,
     Connection(usize),
     Output(usize),
+    Ready(usize),
+    Watcher(usize),
+}
+
+/// The read end of a service's readiness pipe (`ready = "fd"`).
+struct ReadyPipe {
+    service: usize,
+    pid: Pid,
+    file: std::fs::File,
+}
+
+/// A control-socket client that asked to `watch` properties.
+struct Watcher {
+    stream: UnixStream,
+    prefix: String,
 }
 
 struct Supervisor {
@@ -116,6 +178,11 @@ struct Supervisor {
     control: Option<ControlSocket>,
     connections: Vec<Connection>,
     outputs: Vec<OutputPipe>,
+    logd: LogForwarder,
+    ready_pipes: Vec<ReadyPipe>,
+    watchers: Vec<Watcher>,
+    properties: PropertyStore,
+    cgroups: Option<CgroupTree>,
     extra_env: Vec<(String, String)>,
     started: Instant,
     boot_completed: bool,
@@ -209,6 +276,23 @@ impl Supervisor {
             extra_env.push(("PATH".to_string(), DEFAULT_PATH.to_string()));
         }
 
+        let (properties, property_errors) =
+            PropertyStore::load(&config.property_files, config.persist_file.clone());
+        let cgroups = match mode {
+            RunMode::Pid1 => CgroupTree::for_pid1(),
+            RunMode::User => CgroupTree::for_user(),
+        };
+        let cgroups = match cgroups {
+            Ok(tree) => {
+                tracing::info!("service cgroups under {}", tree.base().display());
+                Some(tree)
+            }
+            Err(reason) => {
+                tracing::warn!("services run without cgroups: {reason}");
+                None
+            }
+        };
+
         let mut supervisor = Supervisor {
             mode,
             services: Vec::new(),
@@ -219,12 +303,29 @@ impl Supervisor {
             control,
             connections: Vec::new(),
             outputs: Vec::new(),
+            logd: LogForwarder::new(&config.run_dir.join(LOGD_SOCKET)),
+            ready_pipes: Vec::new(),
+            watchers: Vec::new(),
+            properties,
+            cgroups,
             extra_env,
             started,
             boot_completed: false,
             shutdown: None,
         };
+        for error in &property_errors {
+            supervisor.config_error(error);
+        }
         supervisor.load_units(&config.unit_dirs);
+        // Triggers also fire for the values properties have at boot (restored or built in).
+        let current: Vec<(String, String)> = supervisor
+            .properties
+            .list("")
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        for (name, value) in current {
+            supervisor.run_triggers(&name, &value);
+        }
         Ok(supervisor)
     }
 
@@ -253,6 +354,13 @@ impl Supervisor {
                         State::Failed(format!("in a dependency cycle ({list})"));
                 }
             }
+        }
+        // A disabled unit that an enabled one requires or wants is started with it.
+        let wanted: Vec<usize> = (0..self.services.len())
+            .filter(|&i| self.services[i].state == State::Waiting)
+            .collect();
+        for i in wanted {
+            self.pull_in_dependencies(i);
         }
         if self.services.is_empty() {
             tracing::warn!("no units found: nothing to supervise");
@@ -285,11 +393,15 @@ impl Supervisor {
                 None => {
                     self.start_eligible();
                     self.check_boot_completed();
+                    self.publish_service_states();
                 }
                 Some(kind) => {
                     self.advance_shutdown(now);
                     if self.services.iter().all(|s| s.pid.is_none()) {
                         self.finish_outputs();
+                        if let Some(cgroups) = &self.cgroups {
+                            cgroups.remove_all();
+                        }
                         match self.mode {
                             RunMode::Pid1 => {
                                 tracing::info!("all services stopped; {}", kind.describe())
@@ -350,11 +462,11 @@ impl Supervisor {
                 Some(_) => {}
             }
         }
-        for dep in &unit.after {
-            // `after` only orders: a missing or failed unit does not hold this one back.
+        for dep in unit.wants.iter().chain(&unit.after) {
+            // `wants` and `after` only order: a missing, failed or inactive unit does not hold this one back.
             if let Some(d) = self.by_name.get(dep).map(|&j| &self.services[j])
                 && !d.ever_ready
-                && !d.is_failed()
+                && d.is_being_started()
             {
                 wait = true;
             }
@@ -368,15 +480,46 @@ impl Supervisor {
 
     fn start_service(&mut self, i: usize) {
         let now = Instant::now();
-        let spawned = service::spawn(&self.services[i].unit, &self.extra_env);
+        let name = self.services[i].unit.name.clone();
+        let sandbox = match Sandbox::prepare(&self.services[i].unit) {
+            Ok(sandbox) => sandbox,
+            Err(e) => {
+                tracing::error!("{name}: cannot start: {e}");
+                self.services[i].state = State::Failed(e);
+                return;
+            }
+        };
+        let cgroup = self.cgroups.as_ref().and_then(|tree| {
+            tree.create(&name, &self.services[i].unit.cgroup)
+                .map_err(|e| tracing::warn!("{name}: runs without a cgroup: {e}"))
+                .ok()
+        });
+        let spawned = service::spawn(
+            &self.services[i].unit,
+            &SpawnContext {
+                extra_env: &self.extra_env,
+                cgroup: cgroup.as_ref(),
+                sandbox: &sandbox,
+            },
+        );
         let service = &mut self.services[i];
-        let name = service.unit.name.clone();
+        service.cgroup = cgroup;
         match spawned {
             Ok(spawned) => {
                 service.pid = Some(spawned.pid);
                 service.started_at = Some(now);
-                self.outputs
-                    .push(OutputPipe::new(name.clone(), spawned.output));
+                self.outputs.push(OutputPipe::new(
+                    name.clone(),
+                    spawned.pid.as_raw(),
+                    spawned.output,
+                ));
+                if let Some(file) = spawned.ready {
+                    self.ready_pipes.push(ReadyPipe {
+                        service: i,
+                        pid: spawned.pid,
+                        file,
+                    });
+                }
                 tracing::info!(
                     "{name}: started {} (pid {})",
                     service.unit.exec.display(),
@@ -408,7 +551,12 @@ impl Supervisor {
     }
 
     fn check_boot_completed(&mut self) {
-        if self.boot_completed || !self.services.iter().all(|s| s.ever_ready || s.is_failed()) {
+        if self.boot_completed
+            || !self
+                .services
+                .iter()
+                .all(|s| s.ever_ready || s.is_failed() || !s.is_being_started())
+        {
             return;
         }
         self.boot_completed = true;
@@ -434,6 +582,7 @@ impl Supervisor {
             );
         }
         self.events.record("boot-completed");
+        self.set_property_internal("sys.boot_completed", "1");
     }
 
     // ---- exits, restarts ---------------------------------------------------------------------
@@ -475,11 +624,33 @@ impl Supervisor {
         }
         self.events
             .record(&format!("exit {name} {}", status.event_field()));
-        // What the main process left behind in its process group goes with it, so a restart starts clean.
+        // What the main process left behind in its process group goes with it, so a restart starts
+        // clean; the cgroup catches what left the group (daemons that double-fork and setsid).
         let _ = kill(Pid::from_raw(-pid.as_raw()), Signal::SIGKILL);
+        if let Some(cgroup) = self.services[i].cgroup.take() {
+            // Only those that had left the process group count: the group was just SIGKILLed.
+            let left = crate::cgroup::kill_cgroup(&cgroup.dir)
+                .into_iter()
+                .filter(|&p| nix::unistd::getpgid(Some(Pid::from_raw(p))).is_ok_and(|g| g != pid))
+                .count();
+            if left > 0 {
+                tracing::info!("{name}: killed {left} leftover process(es) in its cgroup");
+                self.events.record(&format!("cgroup-kill {name}"));
+            }
+            // Fails while the killed processes are still exiting; the next start reuses the cgroup.
+            let _ = std::fs::remove_dir(&cgroup.dir);
+        }
+        self.ready_pipes.retain(|p| p.pid != pid);
 
         if stopping {
-            self.services[i].state = State::Stopped;
+            let service = &mut self.services[i];
+            if service.restart_after_stop && self.shutdown.is_none() {
+                service.restart_after_stop = false;
+                service.state = State::Waiting;
+                service.ever_ready = false;
+            } else {
+                service.state = State::Stopped;
+            }
             return;
         }
         if self.services[i].unit.oneshot && status.success() {
@@ -494,6 +665,30 @@ impl Supervisor {
     fn after_end(&mut self, i: usize, status: ExitStatus, now: Instant) {
         let service = &mut self.services[i];
         let name = service.unit.name.clone();
+        if service.record_crash(now, self.boot_completed)
+            && let Some(policy) = service.unit.critical
+        {
+            let count = service.crashes.len();
+            service.state = State::Failed("critical service in a crash loop".to_string());
+            tracing::error!(
+                "{name}: critical service exited {count} times in {} s: {}",
+                policy.window.as_secs(),
+                policy.action.word()
+            );
+            self.events
+                .record(&format!("critical {name} action={}", policy.action.word()));
+            match self.mode {
+                RunMode::Pid1 => self.request_shutdown(
+                    ShutdownKind::for_critical(policy.action),
+                    &format!("critical service {name} in a crash loop"),
+                ),
+                RunMode::User => tracing::warn!(
+                    "user mode: not acting on it ({} is recorded in the event log)",
+                    policy.action.word()
+                ),
+            }
+            return;
+        }
         if service::should_restart(service.unit.restart, status) {
             let uptime = service
                 .started_at
@@ -534,6 +729,9 @@ impl Supervisor {
                             service.unit.stop_timeout.as_millis()
                         );
                         signal_group(pid, Signal::SIGKILL);
+                        if let Some(cgroup) = &service.cgroup {
+                            crate::cgroup::kill_cgroup(&cgroup.dir);
+                        }
                     }
                 }
                 _ => {}
@@ -564,6 +762,7 @@ impl Supervisor {
         self.shutdown = Some(kind);
         self.events.record("shutdown");
         for service in &mut self.services {
+            service.restart_after_stop = false;
             if service.pid.is_none()
                 && matches!(service.state, State::Waiting | State::Backoff { .. })
             {
@@ -584,6 +783,7 @@ impl Supervisor {
             let needed = self.services.iter().any(|other| {
                 other.pid.is_some()
                     && (other.unit.requires.iter().any(|d| d == name)
+                        || other.unit.wants.iter().any(|d| d == name)
                         || other.unit.after.iter().any(|d| d == name))
             });
             if needed {
@@ -601,14 +801,20 @@ impl Supervisor {
 
     fn finish_outputs(&mut self) {
         for output in self.outputs.drain(..) {
-            output.drain();
+            output.drain(&mut self.logd);
         }
     }
 
     // ---- the event loop ----------------------------------------------------------------------
 
     fn wait_and_dispatch(&mut self) {
-        let timeout = match self.next_deadline() {
+        self.logd.flush();
+        // Lines waiting for logd are retried every half second.
+        let logd_retry = self
+            .logd
+            .has_queued()
+            .then(|| Instant::now() + Duration::from_millis(500));
+        let timeout = match self.next_deadline().into_iter().chain(logd_retry).min() {
             Some(deadline) => {
                 let wait = deadline.saturating_duration_since(Instant::now());
                 // Round up so a timer is not polled for again a millisecond early.
@@ -638,6 +844,15 @@ impl Supervisor {
             tokens.push(Token::Output(i));
             fds.push(PollFd::new(output.fd(), input));
         }
+        for (i, pipe) in self.ready_pipes.iter().enumerate() {
+            tokens.push(Token::Ready(i));
+            fds.push(PollFd::new(pipe.file.as_fd(), input));
+        }
+        for (i, watcher) in self.watchers.iter().enumerate() {
+            // Only hang-ups and errors: a watcher has nothing to say after its request.
+            tokens.push(Token::Watcher(i));
+            fds.push(PollFd::new(watcher.stream.as_fd(), PollFlags::empty()));
+        }
 
         match poll(&mut fds, timeout) {
             Ok(_) => {}
@@ -658,6 +873,8 @@ impl Supervisor {
 
         let mut finished_connections = Vec::new();
         let mut closed_outputs = Vec::new();
+        let mut closed_ready = Vec::new();
+        let mut closed_watchers = Vec::new();
         for token in ready {
             match token {
                 Token::Signal => self.read_signals(),
@@ -665,7 +882,16 @@ impl Supervisor {
                 Token::Control => {
                     if let Some(control) = &self.control {
                         let new = control.accept_all();
-                        self.connections.extend(new);
+                        // PID 1's memory is bounded whatever clients do: excess clients are
+                        // closed at once (they see the connection end without a reply).
+                        let room = MAX_PENDING_CONNECTIONS.saturating_sub(self.connections.len());
+                        if new.len() > room {
+                            tracing::warn!(
+                                "control socket: {} client(s) turned away (too many pending)",
+                                new.len() - room
+                            );
+                        }
+                        self.connections.extend(new.into_iter().take(room));
                     }
                 }
                 Token::Connection(i) => {
@@ -681,11 +907,27 @@ impl Supervisor {
                 }
                 Token::Output(i) => {
                     if let Some(output) = self.outputs.get_mut(i)
-                        && output.read_available() == ReadOutcome::Closed
+                        && output.read_available(&mut self.logd) == ReadOutcome::Closed
                     {
                         closed_outputs.push(i);
                     }
                 }
+                Token::Ready(i) => {
+                    if self.read_ready_pipe(i) {
+                        closed_ready.push(i);
+                    }
+                }
+                Token::Watcher(i) => closed_watchers.push(i),
+            }
+        }
+        for i in closed_ready.into_iter().rev() {
+            if i < self.ready_pipes.len() {
+                self.ready_pipes.remove(i);
+            }
+        }
+        for i in closed_watchers.into_iter().rev() {
+            if i < self.watchers.len() {
+                self.watchers.remove(i);
             }
         }
         // Highest index first, so the lower ones stay valid.
@@ -813,19 +1055,88 @@ impl Supervisor {
         })
     }
 
-    /// Answers a complete request from `conn`.
+    /// Answers a complete request from `conn`, judged by the peer's uid (or the uid a privileged
+    /// relay acts for).
     fn answer(&mut self, conn: Connection, request: Result<Request, String>) {
-        let reply = match request {
-            Err(e) => format!("error: {e}"),
-            Ok(r) if !conn.may(r) => {
-                "error: permission denied: only root or the user running init may do that"
-                    .to_string()
+        let peer = conn.peer_uid();
+        let (uid, request) = match request {
+            Err(e) => return conn.reply(&format!("error: {e}")),
+            Ok(Request::As { uid, request }) => {
+                if !peer.is_some_and(is_privileged_uid) {
+                    return conn.reply(
+                        "error: permission denied: only root or the user running init may act for another uid",
+                    );
+                }
+                (uid, *request)
             }
-            Ok(Request::Status) => self.status_text(),
-            Ok(Request::PowerOff) => self.shutdown_reply(ShutdownKind::PowerOff),
-            Ok(Request::Reboot) => self.shutdown_reply(ShutdownKind::Reboot),
+            Ok(request) => (peer.unwrap_or(u32::MAX), request),
+        };
+        if request.is_privileged() && !is_privileged_uid(uid) {
+            tracing::info!("control: `{}` from uid {uid} refused", request.to_line());
+            return conn
+                .reply("error: permission denied: only root or the user running init may do that");
+        }
+        let reply = match request {
+            Request::Status => self.status_text(),
+            Request::ServiceStatus(name) => match self.by_name.get(&name) {
+                Some(&i) => self.service_status_text(i),
+                None => format!("error: no unit `{name}`"),
+            },
+            Request::Start(name) => {
+                self.with_unit(&name, |s, i| s.request_start(i, "control request"))
+            }
+            Request::Stop(name) => {
+                self.with_unit(&name, |s, i| s.request_stop(i, "control request"))
+            }
+            Request::Restart(name) => {
+                self.with_unit(&name, |s, i| s.request_restart(i, "control request"))
+            }
+            Request::PowerOff => self.shutdown_reply(ShutdownKind::PowerOff),
+            Request::Reboot => self.shutdown_reply(ShutdownKind::Reboot),
+            Request::GetProperty(name) => match self.properties.get(&name) {
+                Some(value) => format!("{name}={value}"),
+                None => format!("error: property `{name}` is not set"),
+            },
+            Request::SetProperty(name, value) => match self.set_property(&name, &value) {
+                Ok(()) => "ok".to_string(),
+                Err(e) => format!("error: {e}"),
+            },
+            Request::ListProperties(prefix) => self
+                .properties
+                .list(&prefix)
+                .map(|(k, v)| format!("{k}={v}\n"))
+                .collect(),
+            Request::Watch(_) if self.watchers.len() >= MAX_WATCHERS => {
+                format!("error: too many watchers ({MAX_WATCHERS}); try again later")
+            }
+            Request::Watch(prefix) => {
+                let mut stream = conn.into_stream();
+                let mut text = String::from("ok: watching\n");
+                for (k, v) in self.properties.list(&prefix) {
+                    text.push_str(&format!("{k}={v}\n"));
+                }
+                // The current values go out blocking (bounded); changes later never block init.
+                let _ = stream.set_nonblocking(false);
+                let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+                if stream.write_all(text.as_bytes()).is_ok() && stream.set_nonblocking(true).is_ok()
+                {
+                    self.watchers.push(Watcher { stream, prefix });
+                }
+                return;
+            }
+            Request::As { .. } => "error: `as` cannot be nested".to_string(),
         };
         conn.reply(&reply);
+    }
+
+    fn with_unit(&mut self, name: &str, f: impl FnOnce(&mut Self, usize) -> String) -> String {
+        if self.shutdown.is_some() {
+            return "error: the system is shutting down".to_string();
+        }
+        match self.by_name.get(name) {
+            Some(&i) => f(self, i),
+            None => format!("error: no unit `{name}`"),
+        }
     }
 
     fn shutdown_reply(&mut self, kind: ShutdownKind) -> String {
@@ -848,6 +1159,253 @@ impl Supervisor {
             })
             .collect::<Vec<_>>()
             .join("\n")
+    }
+
+    fn service_status_text(&self, i: usize) -> String {
+        let s = &self.services[i];
+        let mut text = format!(
+            "name: {}\nstate: {}\npid: {}\n",
+            s.name(),
+            s.state.word(),
+            s.pid.map_or_else(|| "-".to_string(), |p| p.to_string())
+        );
+        if let Some(description) = &s.unit.description {
+            text.push_str(&format!("description: {description}\n"));
+        }
+        if let Some(status) = &s.status_text {
+            text.push_str(&format!("status: {status}\n"));
+        }
+        if let State::Failed(reason) = &s.state {
+            text.push_str(&format!("failed: {reason}\n"));
+        }
+        if let Some(cgroup) = &s.cgroup {
+            text.push_str(&format!("cgroup: {}\n", cgroup.dir.display()));
+        }
+        text.push_str(&format!("unit: {}\n", s.unit.path.display()));
+        text
+    }
+
+    // ---- start / stop requests and triggers --------------------------------------------------
+
+    /// Marks the units `i` requires or wants (recursively) to be started, if they are inactive.
+    fn pull_in_dependencies(&mut self, i: usize) {
+        let mut stack = vec![i];
+        let mut seen = vec![false; self.services.len()];
+        while let Some(j) = stack.pop() {
+            if std::mem::replace(&mut seen[j], true) {
+                continue;
+            }
+            let unit = &self.services[j].unit;
+            let deps: Vec<usize> = unit
+                .requires
+                .iter()
+                .chain(&unit.wants)
+                .filter_map(|dep| self.by_name.get(dep).copied())
+                .collect();
+            for k in deps {
+                {
+                    let d = &mut self.services[k];
+                    if matches!(d.state, State::Inactive | State::Stopped) {
+                        d.state = State::Waiting;
+                        d.ever_ready = false;
+                    }
+                    stack.push(k);
+                }
+            }
+        }
+    }
+
+    fn request_start(&mut self, i: usize, why: &str) -> String {
+        let service = &mut self.services[i];
+        let name = service.unit.name.clone();
+        match service.state {
+            State::Inactive
+            | State::Stopped
+            | State::Exited(_)
+            | State::Failed(_)
+            | State::Done => {
+                tracing::info!("{name}: start ({why})");
+                service.state = State::Waiting;
+                service.ever_ready = false;
+                service.backoff = service::Backoff::default();
+                service.crashes.clear();
+                self.pull_in_dependencies(i);
+                format!("ok: starting {name}")
+            }
+            State::Stopping { .. } => {
+                service.restart_after_stop = true;
+                format!("ok: {name} will start again once stopped")
+            }
+            ref other => format!("ok: {name} is already {}", other.word()),
+        }
+    }
+
+    /// Stops `i` and, first, the running units that require it.
+    fn request_stop(&mut self, i: usize, why: &str) -> String {
+        let name = self.services[i].unit.name.clone();
+        let dependents: Vec<usize> = (0..self.services.len())
+            .filter(|&j| {
+                self.services[j].unit.requires.contains(&name)
+                    && !matches!(
+                        self.services[j].state,
+                        State::Stopped | State::Inactive | State::Stopping { .. }
+                    )
+            })
+            .collect();
+        for j in dependents {
+            self.request_stop(j, &format!("it requires {name}"));
+        }
+        let now = Instant::now();
+        let service = &mut self.services[i];
+        service.restart_after_stop = false;
+        match (service.pid, &service.state) {
+            (_, State::Stopping { .. }) => format!("ok: {name} is already stopping"),
+            (Some(pid), _) => {
+                tracing::info!("{name}: stopping (SIGTERM; {why})");
+                self.events.record(&format!("stop {name}"));
+                signal_group(pid, Signal::SIGTERM);
+                service.state = State::Stopping {
+                    kill_at: Some(deadline_after(now, service.unit.stop_timeout)),
+                };
+                format!("ok: stopping {name}")
+            }
+            (None, State::Inactive | State::Stopped) => format!("ok: {name} is not running"),
+            (None, _) => {
+                service.state = State::Stopped;
+                format!("ok: {name} stopped")
+            }
+        }
+    }
+
+    fn request_restart(&mut self, i: usize, why: &str) -> String {
+        if self.services[i].pid.is_some() {
+            let reply = self.request_stop(i, why);
+            self.services[i].restart_after_stop = true;
+            format!("{reply}; it starts again once stopped")
+        } else {
+            self.request_start(i, why)
+        }
+    }
+
+    /// A property request from a client (already access-checked).
+    fn set_property(
+        &mut self,
+        name: &str,
+        value: &str,
+    ) -> Result<(), crate::properties::PropertyError> {
+        let result = self.properties.set(name, value);
+        let changed = match &result {
+            Ok(changed) => *changed,
+            // Set in memory, only the saving failed: the change still happened.
+            Err(crate::properties::PropertyError::NotSaved { .. }) => true,
+            Err(_) => false,
+        };
+        if changed {
+            self.property_changed(name, value);
+        }
+        result.map(|_| ())
+    }
+
+    /// A property init sets itself (`init.svc.*`, `sys.boot_completed`).
+    fn set_property_internal(&mut self, name: &str, value: &str) {
+        if let Err(e) = self.set_property(name, value) {
+            tracing::warn!("cannot set property {name}: {e}");
+        }
+    }
+
+    fn property_changed(&mut self, name: &str, value: &str) {
+        tracing::debug!("property {name}={value}");
+        let line = format!("{name}={value}\n");
+        self.watchers.retain_mut(|w| {
+            if !name.starts_with(&w.prefix) {
+                return true;
+            }
+            // A watcher that cannot take a whole line now is too slow and is dropped.
+            match w.stream.write(line.as_bytes()) {
+                Ok(n) if n == line.len() => true,
+                Ok(_) | Err(_) => false,
+            }
+        });
+        self.run_triggers(name, value);
+    }
+
+    fn run_triggers(&mut self, name: &str, value: &str) {
+        if self.shutdown.is_some() {
+            return;
+        }
+        for i in 0..self.services.len() {
+            let actions: Vec<TriggerAction> = self.services[i]
+                .unit
+                .triggers
+                .iter()
+                .filter(|t| t.property == name && t.value.as_deref().is_none_or(|v| v == value))
+                .map(|t| t.action)
+                .collect();
+            for action in actions {
+                let unit = self.services[i].unit.name.clone();
+                let why = format!("trigger {name}={value}");
+                let word = match action {
+                    TriggerAction::Start => "start",
+                    TriggerAction::Stop => "stop",
+                    TriggerAction::Restart => "restart",
+                };
+                self.events
+                    .record(&format!("trigger {unit} {word} on {name}={value}"));
+                let reply = match action {
+                    TriggerAction::Start => self.request_start(i, &why),
+                    TriggerAction::Stop => self.request_stop(i, &why),
+                    TriggerAction::Restart => self.request_restart(i, &why),
+                };
+                tracing::info!("{unit}: {why}: {reply}");
+            }
+        }
+    }
+
+    /// Publishes each unit's state as `init.svc.NAME` when it changed.
+    fn publish_service_states(&mut self) {
+        for i in 0..self.services.len() {
+            let word = self.services[i].state.word();
+            if self.services[i].published_state != word {
+                self.services[i].published_state = word;
+                let name = format!("init.svc.{}", self.services[i].unit.name);
+                self.set_property_internal(&name, word);
+            }
+        }
+    }
+
+    /// Reads a readiness pipe; true when it is done with (ready signalled, or closed).
+    fn read_ready_pipe(&mut self, index: usize) -> bool {
+        let Some(pipe) = self.ready_pipes.get_mut(index) else {
+            return false;
+        };
+        let mut buf = [0u8; 512];
+        let (i, pid) = (pipe.service, pipe.pid);
+        match pipe.file.read(&mut buf) {
+            Ok(0) => {
+                let service = &self.services[i];
+                if service.pid == Some(pid) && service.state == State::Starting {
+                    tracing::warn!(
+                        "{}: closed its readiness fd without reporting ready",
+                        service.unit.name
+                    );
+                }
+                true
+            }
+            Ok(n) => {
+                if buf[..n].contains(&b'\n') {
+                    let service = &self.services[i];
+                    if service.pid == Some(pid) && service.state == State::Starting {
+                        self.services[i].state = State::Running;
+                        self.mark_ready(i);
+                    }
+                    true
+                } else {
+                    false
+                }
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => false,
+            Err(_) => true,
+        }
     }
 }
 

@@ -7,7 +7,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -30,8 +29,17 @@ impl Init {
             .join("tests/scenarios")
             .join(scenario);
         let root = tempfile::tempdir().unwrap();
-        copy_dir(&src, root.path());
-        let stderr = File::create(root.path().join("console.log")).unwrap();
+        copy_dir(&src, root.path(), root.path());
+        Init::spawn(root)
+    }
+
+    /// Starts cirrus-init over `root` (again, after an earlier instance exited).
+    fn spawn(root: tempfile::TempDir) -> Init {
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(root.path().join("console.log"))
+            .unwrap();
         let child = Command::new(BIN)
             .arg("--user")
             .arg("--root")
@@ -130,6 +138,32 @@ impl Init {
             .unwrap()
     }
 
+    /// Asks init to exit (SIGTERM), waits, and starts a new init over the same root.
+    fn restart(mut self) -> Init {
+        self.signal(Signal::SIGTERM);
+        assert!(self.wait_exit().success(), "{}", self.diagnostics());
+        let root = tempfile::TempDir::new().unwrap();
+        let old = std::mem::replace(&mut self.root, root);
+        Init::spawn(old)
+    }
+
+    /// Runs a client command and returns (success, stdout).
+    fn ctl(&self, args: &[&str]) -> (bool, String) {
+        let out = self.client(args);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    }
+
+    fn count(&self, prefix: &str) -> usize {
+        self.events()
+            .iter()
+            .filter(|e| e.starts_with(prefix))
+            .count()
+    }
+
     fn assert_events_match_expected(&self, scenario: &str) {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/scenarios")
@@ -162,13 +196,18 @@ impl Drop for Init {
     }
 }
 
-fn copy_dir(src: &Path, dst: &Path) {
+/// Copies a scenario, replacing `@ROOT@` in unit files by the scenario's root (for keys that need
+/// absolute paths, like `read_only_paths`).
+fn copy_dir(src: &Path, dst: &Path, root: &Path) {
     std::fs::create_dir_all(dst).unwrap();
     for entry in std::fs::read_dir(src).unwrap() {
         let entry = entry.unwrap();
         let target = dst.join(entry.file_name());
         if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
+            copy_dir(&entry.path(), &target, root);
+        } else if target.extension().is_some_and(|e| e == "toml") {
+            let text = std::fs::read_to_string(entry.path()).unwrap();
+            std::fs::write(&target, text.replace("@ROOT@", &root.display().to_string())).unwrap();
         } else {
             std::fs::copy(entry.path(), &target).unwrap();
         }
@@ -298,9 +337,9 @@ fn crashing_service_is_restarted_with_backoff() {
     assert_eq!(
         restarts,
         [
+            "restart crash in=0ms",
             "restart crash in=100ms",
-            "restart crash in=200ms",
-            "restart crash in=400ms"
+            "restart crash in=200ms"
         ],
         "{events:#?}"
     );
@@ -515,4 +554,404 @@ fn notify_outside_a_service_fails_clearly() {
         !out.status.success(),
         "--second-stage must refuse to run when not PID 1"
     );
+}
+
+#[test]
+fn critical_service_crash_loop_triggers_its_action() {
+    let mut init = Init::start("critical-crash-loop");
+    init.wait_for_event("critical core action=reboot-recovery");
+    // In user mode the action is only recorded: init stays up and the unit is failed, not restarted.
+    let (ok, status) = init.ctl(&["status", "core"]);
+    assert!(ok && status.contains("state: failed"), "{status}");
+    assert!(
+        init.console()
+            .contains("core: critical service exited 3 times in 60 s: reboot-recovery"),
+        "{}",
+        init.diagnostics()
+    );
+    init.signal(Signal::SIGTERM);
+    assert!(init.wait_exit().success());
+    init.assert_events_match_expected("critical-crash-loop");
+}
+
+#[test]
+fn readiness_through_a_file_descriptor() {
+    let mut init = Init::start("readiness-fd");
+    init.wait_for_event("ready b");
+    let events = init.events();
+    assert!(
+        position(&events, "ready a") < position(&events, "start b pid=*"),
+        "{events:#?}"
+    );
+    init.wait_until("silent's closed fd to be noticed", |init| {
+        init.console()
+            .contains("silent: closed its readiness fd without reporting ready")
+    });
+    let events = init.events();
+    assert!(!events.iter().any(|e| e == "ready silent"), "{events:#?}");
+    assert!(
+        !events.iter().any(|e| e.starts_with("start never")),
+        "{events:#?}"
+    );
+    assert!(!events.iter().any(|e| e == "boot-completed"), "{events:#?}");
+    init.signal(Signal::SIGTERM);
+    assert!(init.wait_exit().success());
+    let events = init.events();
+    // Reverse order at shutdown: b (which requires a) is stopped before a.
+    assert!(
+        position(&events, "exit b signal=SIGTERM") < position(&events, "stop a"),
+        "{events:#?}"
+    );
+}
+
+#[test]
+fn wants_pulls_in_disabled_units_and_tolerates_failures() {
+    let mut init = Init::start("wants-and-disabled");
+    init.wait_for_event("boot-completed");
+    let events = init.events();
+    assert!(
+        position(&events, "ready helper") < position(&events, "start app pid=*"),
+        "{events:#?}"
+    );
+    position(&events, "exit flaky status=1");
+    position(&events, "start tolerant pid=*");
+    assert!(
+        !events.iter().any(|e| e.starts_with("start idle")),
+        "{events:#?}"
+    );
+    let (_, status) = init.ctl(&["status"]);
+    assert!(status.contains("idle inactive -"), "{status}");
+    // A disabled unit starts on request.
+    let (ok, reply) = init.ctl(&["start", "idle"]);
+    assert!(ok, "{reply}");
+    init.wait_for_event("ready idle");
+    init.signal(Signal::SIGTERM);
+    assert!(init.wait_exit().success());
+}
+
+#[test]
+fn property_triggers_start_and_stop_units() {
+    let mut init = Init::start("property-trigger");
+    // ro.debuggable=1 from the build properties fires boot-hook's trigger at boot.
+    init.wait_for_event("trigger boot-hook start on ro.debuggable=1");
+    init.wait_for_event("exit boot-hook status=0");
+    init.wait_for_event("boot-completed");
+    assert_eq!(init.count("start adbd"), 0);
+    let (ok, reply) = init.ctl(&["setprop", "sys.usb.config", "adb"]);
+    assert!(ok, "{reply}");
+    init.wait_for_event("trigger adbd start on sys.usb.config=adb");
+    init.wait_for_event("ready adbd");
+    let (ok, state) = init.ctl(&["getprop", "init.svc.adbd"]);
+    assert!(ok && state.trim() == "init.svc.adbd=running", "{state}");
+    // Another value matching no trigger does nothing; "none" stops it.
+    init.ctl(&["setprop", "sys.usb.config", "mtp"]);
+    init.ctl(&["setprop", "sys.usb.config", "none"]);
+    init.wait_for_event("trigger adbd stop on sys.usb.config=none");
+    init.wait_for_event("exit adbd signal=SIGTERM");
+    let events = init.events();
+    assert!(
+        !events.iter().any(|e| e.contains("sys.usb.config=mtp")),
+        "{events:#?}"
+    );
+    assert_eq!(init.count("start adbd"), 1, "{events:#?}");
+    init.signal(Signal::SIGTERM);
+    assert!(init.wait_exit().success());
+}
+
+#[test]
+fn persistent_properties_survive_a_restart_and_read_only_ones_stay() {
+    let init = Init::start("persist-properties");
+    init.wait_for_event("boot-completed");
+    let (ok, model) = init.ctl(&["getprop", "ro.product.model"]);
+    assert!(
+        ok && model.trim() == "ro.product.model=vendor-phone",
+        "{model}"
+    );
+    let (ok, reply) = init.ctl(&["setprop", "ro.product.model", "hacked"]);
+    assert!(!ok && reply.contains("read-only"), "{reply}");
+    for (name, value) in [
+        ("persist.sys.locale", "fr-FR"),
+        ("sys.volatile", "gone-after-restart"),
+    ] {
+        let (ok, reply) = init.ctl(&["setprop", name, value]);
+        assert!(ok, "{reply}");
+    }
+    let (ok, reply) = init.ctl(&["setprop", "bad..name", "x"]);
+    assert!(!ok && reply.contains("empty part"), "{reply}");
+    let saved =
+        std::fs::read_to_string(init.root().join("data/system/properties/persist.toml")).unwrap();
+    assert!(
+        saved.contains("\"persist.sys.locale\" = \"fr-FR\""),
+        "{saved}"
+    );
+
+    let init = init.restart();
+    init.wait_until("the second boot", |init| init.count("boot-completed") == 2);
+    let (ok, locale) = init.ctl(&["getprop", "persist.sys.locale"]);
+    assert!(
+        ok && locale.trim() == "persist.sys.locale=fr-FR",
+        "{locale}"
+    );
+    let (ok, gone) = init.ctl(&["getprop", "sys.volatile"]);
+    assert!(!ok && gone.contains("is not set"), "{gone}");
+    let (ok, list) = init.ctl(&["props", "ro."]);
+    assert!(ok, "{list}");
+    assert_eq!(list, "ro.build.id=test-1\nro.product.model=vendor-phone\n");
+}
+
+#[test]
+fn unprivileged_clients_read_but_cannot_change() {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("skipped: needs root to run a client as another uid (SO_PEERCRED check)");
+        return;
+    }
+    let init = Init::start("persist-properties");
+    init.wait_for_event("boot-completed");
+    let as_nobody = |args: &[&str]| {
+        use std::os::unix::process::CommandExt;
+        let out = Command::new(BIN)
+            .args(args)
+            .env("CIRRUS_INIT_SOCKET", init.socket())
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (ok, model) = as_nobody(&["getprop", "ro.build.id"]);
+    assert!(ok && model.trim() == "ro.build.id=test-1", "{model}");
+    for args in [
+        &["setprop", "persist.x", "1"][..],
+        &["stop", "svc"],
+        &["poweroff"],
+    ] {
+        let (ok, reply) = as_nobody(args);
+        assert!(
+            !ok && reply.contains("permission denied"),
+            "{args:?}: {reply}"
+        );
+    }
+    // A relay may not act for another uid unless it is privileged itself.
+    let (ok, reply) = as_nobody(&["status"]);
+    assert!(ok && reply.contains("svc running"), "{reply}");
+    let relayed = {
+        let mut stream = std::os::unix::net::UnixStream::connect(init.socket()).unwrap();
+        use std::io::{Read, Write};
+        stream
+            .write_all(b"as 65534 setprop-is-not-a-request\n")
+            .unwrap();
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).unwrap();
+        reply
+    };
+    assert!(relayed.starts_with("error: unknown request"), "{relayed}");
+    let out = Command::new(BIN)
+        .args(["set", "persist.y", "2"])
+        .env("CIRRUS_INIT_SOCKET", init.socket())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let mut stream = std::os::unix::net::UnixStream::connect(init.socket()).unwrap();
+    {
+        use std::io::{Read, Write};
+        stream.write_all(b"as 65534 set persist.y 3\n").unwrap();
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).unwrap();
+        assert!(reply.contains("permission denied"), "{reply}");
+    }
+}
+
+#[test]
+fn watch_streams_property_changes() {
+    let init = Init::start("persist-properties");
+    init.wait_for_event("boot-completed");
+    let mut watcher = Command::new(BIN)
+        .args(["watch", "persist."])
+        .env("CIRRUS_INIT_SOCKET", init.socket())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(watcher.stdout.take().unwrap());
+    let mut line = String::new();
+    use std::io::BufRead;
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "ok: watching\n");
+    init.ctl(&["setprop", "sys.ignored", "1"]);
+    init.ctl(&["setprop", "persist.a", "1"]);
+    init.ctl(&["setprop", "persist.a", "2"]);
+    let mut lines = Vec::new();
+    for _ in 0..2 {
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        lines.push(line);
+    }
+    assert_eq!(lines, ["persist.a=1\n", "persist.a=2\n"]);
+    let _ = watcher.kill();
+    let _ = watcher.wait();
+}
+
+#[test]
+fn cgroup_kill_takes_daemons_that_left_the_process_group() {
+    let mut init = Init::start("cgroup-kill");
+    init.wait_for_event("boot-completed");
+    let console = init.console();
+    if let Some(line) = console
+        .lines()
+        .find(|l| l.contains("services run without cgroups"))
+    {
+        eprintln!("skipped: {line}");
+        return;
+    }
+    let pid_file = init.root().join("daemon.pid");
+    init.wait_until("the daemon's pid file", |_| {
+        std::fs::read_to_string(&pid_file).is_ok_and(|t| t.ends_with('\n'))
+    });
+    let daemon: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let (ok, status) = init.ctl(&["status", "forker"]);
+    assert!(ok && status.contains("cgroup: "), "{status}");
+    let main_pid: i32 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("pid: "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    // The daemon really left the service's session: signalling the process group misses it.
+    assert_ne!(
+        nix::unistd::getsid(Some(Pid::from_raw(daemon))).unwrap(),
+        Pid::from_raw(main_pid),
+        "{}",
+        init.diagnostics()
+    );
+    let (ok, reply) = init.ctl(&["stop", "forker"]);
+    assert!(ok, "{reply}");
+    init.wait_for_event("cgroup-kill forker");
+    init.wait_until("the daemon to be gone", |_| {
+        proc_state(daemon).is_none_or(|(state, _)| state == 'Z')
+    });
+    init.signal(Signal::SIGTERM);
+    assert!(init.wait_exit().success());
+}
+
+#[test]
+fn sandbox_limits_private_tmp_and_read_only_paths() {
+    let mut init = Init::start("sandbox");
+    init.wait_for_event("boot-completed");
+    init.wait_until("both oneshots' output", |init| {
+        init.console().contains("limits | nofile")
+            && (init.console().contains("private-tmp | tmp-writable")
+                || init.console().contains("private-tmp: failed"))
+            && (init.console().contains("read-only | ro-")
+                || init.console().contains("read-only: failed"))
+    });
+    let console = init.console();
+    assert!(
+        console.contains("limits | nofile=100:200 core=0 pwd=/ MODE=sandboxed"),
+        "{console}"
+    );
+    if console.contains("private-tmp: failed") || console.contains("read-only: failed") {
+        eprintln!("mount namespaces are not available here:\n{console}");
+    } else {
+        assert!(console.contains("private-tmp | tmp-entries=0"), "{console}");
+        assert!(console.contains("private-tmp | tmp-writable"), "{console}");
+        assert!(console.contains("read-only | ro-refused"), "{console}");
+        assert!(!Path::new("/tmp/cirrus-private-tmp-probe").exists());
+        assert_eq!(
+            std::fs::read_to_string(init.root().join("ro/file")).unwrap(),
+            "kept\n"
+        );
+    }
+    if nix::unistd::Uid::effective().is_root() {
+        let (ok, reply) = init.ctl(&["start", "identity"]);
+        assert!(ok, "{reply}");
+        init.wait_for_event("exit identity status=0");
+        init.wait_until("identity's output", |init| {
+            init.console().contains("identity | CapEff")
+        });
+        let console = init.console();
+        assert!(
+            console.contains("identity | uid=65534 gid=65534 groups=65534 1"),
+            "{console}"
+        );
+        // Bounding set: CAP_KILL (5) and CAP_NET_BIND_SERVICE (10); ambient and effective: 10 only.
+        assert!(
+            console.contains("identity | CapBnd:\t0000000000000420"),
+            "{console}"
+        );
+        assert!(
+            console.contains("identity | CapAmb:\t0000000000000400"),
+            "{console}"
+        );
+        assert!(
+            console.contains("identity | CapEff:\t0000000000000400"),
+            "{console}"
+        );
+    } else {
+        eprintln!("skipped the user/capability part: needs root");
+    }
+    init.signal(Signal::SIGTERM);
+    assert!(init.wait_exit().success());
+}
+
+#[test]
+fn start_stop_restart_requests_follow_dependencies() {
+    let mut init = Init::start("start-stop-restart");
+    init.wait_for_event("boot-completed");
+    // Stopping base stops top first, which requires it.
+    let (ok, reply) = init.ctl(&["stop", "base"]);
+    assert!(ok && reply.contains("stopping base"), "{reply}");
+    init.wait_for_event("exit base signal=SIGTERM");
+    let events = init.events();
+    assert!(
+        position(&events, "stop top") < position(&events, "stop base"),
+        "{events:#?}"
+    );
+    let (_, status) = init.ctl(&["status"]);
+    assert!(
+        status.contains("base stopped -") && status.contains("top stopped -"),
+        "{status}"
+    );
+    // Starting top pulls base in again, and top waits for it.
+    let (ok, reply) = init.ctl(&["start", "top"]);
+    assert!(ok, "{reply}");
+    init.wait_until("top to run again", |init| init.count("start top") == 2);
+    let events = init.events();
+    let second_base = events.iter().rposition(|e| e == "ready base").unwrap();
+    let second_top = events
+        .iter()
+        .rposition(|e| e.starts_with("start top"))
+        .unwrap();
+    assert!(second_base < second_top, "{events:#?}");
+    // Restart: stop, then start again (no backoff: it was asked for).
+    let (ok, reply) = init.ctl(&["restart", "top"]);
+    assert!(ok, "{reply}");
+    init.wait_until("top's third start", |init| init.count("start top") == 3);
+    let (ok, reply) = init.ctl(&["start", "missing"]);
+    assert!(!ok && reply.contains("no unit `missing`"), "{reply}");
+    init.signal(Signal::SIGTERM);
+    assert!(init.wait_exit().success());
+    assert_eq!(init.count("restart top"), 0);
+}
+
+#[test]
+fn on_failure_and_never_restart_policies() {
+    let mut init = Init::start("restart-policies");
+    init.wait_for_event("exit fails-once status=0");
+    init.wait_for_event("exit never status=1");
+    let events = init.events();
+    assert_eq!(init.count("restart fails-once"), 1, "{events:#?}");
+    assert_eq!(init.count("start fails-once"), 2, "{events:#?}");
+    assert_eq!(init.count("restart never"), 0, "{events:#?}");
+    let (_, status) = init.ctl(&["status"]);
+    assert!(status.contains("fails-once exited -"), "{status}");
+    // It had been ready (started), so it is "exited", not "failed".
+    assert!(status.contains("never exited -"), "{status}");
+    init.signal(Signal::SIGTERM);
+    assert!(init.wait_exit().success());
 }

@@ -32,6 +32,8 @@ pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(120);
 /// `boot completed`.
 const SCREENSHOT_ATTEMPTS: u32 = 5;
 const SCREENSHOT_INTERVAL: Duration = Duration::from_secs(2);
+/// Printed by the image's `bus-check` unit once `org.cirrus.Init1` introspects on the system bus.
+const INIT1_MARKER: &str = "org.cirrus.Init1 introspection ok";
 /// Serial lines printed when something fails.
 const TAIL_LINES: usize = 150;
 
@@ -65,6 +67,12 @@ pub fn run(ws: &Workspace, device: &str) -> Result<()> {
         return Err(err.context("the image did not finish booting"));
     }
     println!("boot test: boot completed");
+
+    // init's system bus front-end: the image's `bus-check` oneshot introspects org.cirrus.Init1
+    // over the system bus (dbus-send) and prints this line when the interface is there.
+    if let Err(err) = vm.wait_for_line(INIT1_MARKER, Duration::from_secs(60)) {
+        failures.push(format!("system bus: {err:#} (see the `bus-check |` lines)"));
+    }
 
     match check_home_screen(&mut vm, &built, &dir) {
         Ok(report) if report.passed() => {}

@@ -199,6 +199,26 @@ pub const PACKAGES: &[Package] = &[
         need: Need::Tests,
         why: "dbus-send: introspection of org.cirrus.Init1 in init's relay test",
     },
+    Package {
+        name: "rclone",
+        need: Need::Tests,
+        why: "the peer of `cargo xtask bench sync` (rclone copy/sync to the loopback S3 server)",
+    },
+    Package {
+        name: "runit",
+        need: Need::Tests,
+        why: "runsvdir: the peer of `cargo xtask bench init`",
+    },
+    Package {
+        name: "s6",
+        need: Need::Tests,
+        why: "s6-svscan: the peer of `cargo xtask bench init`",
+    },
+    Package {
+        name: "busybox",
+        need: Need::Tests,
+        why: "busybox init: the peer of `cargo xtask bench init`",
+    },
 ];
 
 /// `cargo xtask deps [--check]`.

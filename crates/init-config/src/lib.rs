@@ -5,6 +5,9 @@
 //! * [`BootConfig`]: `/etc/cirrus/boot.toml` in the initramfs, written by the image builder and read
 //!   by the first stage of cirrus-init (see `docs/boot.md`).
 //!
+//! * [`properties`]: system property names and the build/persist property files.
+//! * [`sandbox`]: capability, rlimit and size names used by unit files.
+//!
 //! Every parse error is a [`ConfigError`] naming the file, line and column, printed as
 //! `PATH:LINE:COL: message`.
 
@@ -12,8 +15,11 @@
 
 pub mod boot;
 mod error;
+pub mod properties;
+pub mod sandbox;
 pub mod unit;
 
 pub use boot::*;
 pub use error::ConfigError;
+pub use sandbox::{Capability, Rlimit, RlimitValue};
 pub use unit::*;

@@ -8,6 +8,7 @@
 use std::process::ExitCode;
 
 mod apk;
+mod init;
 
 use anyhow::{Result, bail};
 
@@ -25,6 +26,11 @@ pub const SUITES: &[Suite] = &[Suite {
     name: "apk",
     about: "APK parse + signature verification: cirrus apk verify/info beside apksigner and aapt",
     run: apk::run_suite,
+}, Suite {
+    name: "init",
+    about: "cirrus-init beside runit, s6 and busybox init: start 100 services, RSS, restart latency",
+    run: init::run,
+
 }];
 
 /// `cargo xtask bench [SUITE [ARGS…]]`.
