@@ -38,20 +38,21 @@ fn init_logging() {
 
 /// Real ELF programs standing in for the Cirrus binaries: `/bin/sleep` for cirrus-init, and this
 /// test program (not stripped: it has a symbol table) for cirrus-compositor.
-fn stand_in_binaries(dir: &Path) -> BTreeMap<String, PathBuf> {
+/// A real ELF for every program the device lists: this test binary for the compositor (it has a
+/// symbol table to strip), `/bin/sleep` for the others.
+fn stand_in_binaries(dir: &Path, device: &Device) -> BTreeMap<String, PathBuf> {
     std::fs::create_dir_all(dir).unwrap();
     let me = std::env::current_exe().unwrap();
-    [
-        ("cirrus-init", Path::new("/bin/sleep")),
-        ("cirrus-compositor", me.as_path()),
-    ]
-    .into_iter()
-    .map(|(name, program)| {
-        let path = dir.join(name);
-        std::fs::copy(program, &path).unwrap();
-        (name.to_string(), path)
-    })
-    .collect()
+    device
+        .binaries
+        .iter()
+        .map(|name| {
+            let program = if name == "cirrus-compositor" { me.as_path() } else { Path::new("/bin/sleep") };
+            let path = dir.join(name);
+            std::fs::copy(program, &path).unwrap();
+            (name.to_string(), path)
+        })
+        .collect()
 }
 
 fn has_symbol_table(elf: &[u8]) -> bool {
@@ -87,7 +88,7 @@ fn builds_the_qemu_device_image() {
     let req = BuildRequest {
         device: &device,
         repo_root: &root,
-        binaries: stand_in_binaries(&tmp.path().join("bin")),
+        binaries: stand_in_binaries(&tmp.path().join("bin"), &device),
         out_dir: out_dir.clone(),
         cache_dir: cache_dir(),
     };
@@ -278,7 +279,7 @@ fn a_library_no_package_provides_fails_the_build() {
     // QEMU needs libraries (libcapstone, libslirp, …) that nothing a phone image includes pulls
     // in; `cargo xtask deps` installs QEMU on every build machine.
     let qemu = Path::new("/usr/bin/qemu-system-x86_64");
-    let mut binaries = stand_in_binaries(&tmp.path().join("bin"));
+    let mut binaries = stand_in_binaries(&tmp.path().join("bin"), &device);
     let bad = tmp.path().join("bin/cirrus-compositor");
     std::fs::copy(qemu, &bad).unwrap();
     binaries.insert("cirrus-compositor".into(), bad);
