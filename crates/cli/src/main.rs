@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod apk;
+mod app;
+mod keys;
 
 /// Cirrus developer and OEM tools.
 #[derive(Debug, Parser)]
@@ -20,11 +22,19 @@ enum Group {
     /// Inspect and verify Android packages (APKs).
     #[command(subcommand)]
     Apk(apk::ApkCommand),
+    /// Build, package, sign, verify, install and run Cirrus apps.
+    #[command(subcommand)]
+    App(app::AppCommand),
+    /// Developer signing keys for app packages.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Group::Apk(cmd) => apk::run(cmd),
+        Group::App(cmd) => app::run(cmd),
+        Group::Keys(cmd) => keys::run(cmd),
     }
 }

@@ -1,0 +1,218 @@
+//! `org.cirrus.AppManager1` at `/org/cirrus/AppManager1`: the app manager's D-Bus interface (used by
+//! the launcher, settings, and the `cirrus app` SDK command) and its proxy.
+//!
+//! Methods: `Install(path) → id`, `Uninstall(id)`, `List() → a(ssssss)` (id, label, icon path, kind,
+//! version, state), `Launch(id) → state`, `Stop(id)`, `Background(id)`, `Pause(id)`,
+//! `SetPermission(id, permission, "granted"|"ask"|"denied")`, `Permissions(id) → a{ss}`,
+//! `ReclaimMemory(count) → stopped ids`, `LogPath(id)`. Signal: `StateChanged(id, state)`.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use zbus::object_server::SignalEmitter;
+use zbus::{fdo, interface};
+
+use crate::db::Grant;
+use crate::running::{AppState, Lifecycle};
+use crate::store::AppStore;
+
+pub const BUS_NAME: &str = "org.cirrus.AppManager1";
+pub const OBJECT_PATH: &str = "/org/cirrus/AppManager1";
+
+/// The manager's shared state.
+pub struct Manager {
+    pub store: AppStore,
+    pub lifecycle: Lifecycle,
+}
+
+/// The object served on the bus.
+pub struct AppManager1 {
+    pub inner: Arc<Mutex<Manager>>,
+}
+
+fn failed(e: impl std::fmt::Display) -> fdo::Error {
+    fdo::Error::Failed(e.to_string())
+}
+
+impl AppManager1 {
+    /// Runs `f` on a thread of its own (installs compile code; stops wait for processes) and
+    /// awaits it: zbus dispatches on its own executor, which must not block.
+    async fn with<T: Send + 'static>(&self, f: impl FnOnce(&mut Manager) -> anyhow::Result<T> + Send + 'static) -> fdo::Result<T> {
+        let inner = self.inner.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let result = match inner.lock() {
+                Ok(mut m) => f(&mut m),
+                Err(_) => Err(anyhow::anyhow!("manager state poisoned")),
+            };
+            let _ = tx.send(result);
+        });
+        rx.await.map_err(failed)?.map_err(|e| failed(format!("{e:#}")))
+    }
+}
+
+#[interface(name = "org.cirrus.AppManager1")]
+impl AppManager1 {
+    /// Verifies and installs a signed package file; returns the app id.
+    async fn install(&self, path: String) -> fdo::Result<String> {
+        self.with(move |m| Ok(m.store.install(std::path::Path::new(&path))?.id)).await
+    }
+
+    /// Stops the app if running and removes it with its data.
+    async fn uninstall(&self, #[zbus(signal_emitter)] emitter: SignalEmitter<'_>, id: String) -> fdo::Result<()> {
+        let was_running = self
+            .with({
+                let id = id.clone();
+                move |m| {
+                    let running = m.lifecycle.state(&id) != AppState::Stopped;
+                    if running {
+                        m.lifecycle.stop(&id, Duration::from_secs(2))?;
+                    }
+                    m.store.uninstall(&id)?;
+                    Ok(running)
+                }
+            })
+            .await?;
+        if was_running {
+            let _ = Self::state_changed(&emitter, &id, AppState::Stopped.as_str()).await;
+        }
+        Ok(())
+    }
+
+    /// Installed apps: (id, label, icon path or "", kind, version, state).
+    async fn list(&self) -> fdo::Result<Vec<(String, String, String, String, String, String)>> {
+        self.with(|m| {
+            Ok(m.store
+                .db
+                .apps()
+                .map(|a| {
+                    let icon = a.icon.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+                    (a.id.clone(), a.label.clone(), icon, a.kind.clone(), a.version.clone(), m.lifecycle.state(&a.id).as_str().to_owned())
+                })
+                .collect())
+        })
+        .await
+    }
+
+    /// Launches the app or brings it to the foreground; returns its state.
+    async fn launch(&self, #[zbus(signal_emitter)] emitter: SignalEmitter<'_>, id: String) -> fdo::Result<String> {
+        let state = self
+            .with({
+                let id = id.clone();
+                move |m| {
+                    let app = m.store.db.get(&id).cloned().ok_or_else(|| anyhow::anyhow!("{id} is not installed"))?;
+                    let precompiled = m.store.precompiled_path(&id)?;
+                    let data = m.store.layout.data_dir(&id);
+                    let log = m.store.layout.log_path(&id);
+                    // Others in the foreground go to the background (one foreground app, as on phones).
+                    for (other, state) in m.lifecycle.running() {
+                        if other != id && state == AppState::Foreground {
+                            m.lifecycle.background(&other)?;
+                        }
+                    }
+                    m.lifecycle.launch(&app, precompiled, data, log)
+                }
+            })
+            .await?;
+        let _ = Self::state_changed(&emitter, &id, state.as_str()).await;
+        Ok(state.as_str().to_owned())
+    }
+
+    /// Stops a running app (destroy, then killed after 2 s).
+    async fn stop(&self, #[zbus(signal_emitter)] emitter: SignalEmitter<'_>, id: String) -> fdo::Result<()> {
+        self.with({
+            let id = id.clone();
+            move |m| m.lifecycle.stop(&id, Duration::from_secs(2))
+        })
+        .await?;
+        let _ = Self::state_changed(&emitter, &id, AppState::Stopped.as_str()).await;
+        Ok(())
+    }
+
+    async fn background(&self, #[zbus(signal_emitter)] emitter: SignalEmitter<'_>, id: String) -> fdo::Result<String> {
+        let state = self.with({
+            let id = id.clone();
+            move |m| m.lifecycle.background(&id)
+        })
+        .await?;
+        let _ = Self::state_changed(&emitter, &id, state.as_str()).await;
+        Ok(state.as_str().to_owned())
+    }
+
+    async fn pause(&self, #[zbus(signal_emitter)] emitter: SignalEmitter<'_>, id: String) -> fdo::Result<String> {
+        let state = self.with({
+            let id = id.clone();
+            move |m| m.lifecycle.pause(&id)
+        })
+        .await?;
+        let _ = Self::state_changed(&emitter, &id, state.as_str()).await;
+        Ok(state.as_str().to_owned())
+    }
+
+    /// Stops up to `count` background/paused apps, least recently used first; returns their ids.
+    async fn reclaim_memory(&self, #[zbus(signal_emitter)] emitter: SignalEmitter<'_>, count: u32) -> fdo::Result<Vec<String>> {
+        let stopped = self
+            .with(move |m| {
+                let victims: Vec<String> = m.lifecycle.reclaim_order().into_iter().take(count as usize).collect();
+                for id in &victims {
+                    m.lifecycle.stop(id, Duration::from_secs(1))?;
+                }
+                Ok(victims)
+            })
+            .await?;
+        for id in &stopped {
+            let _ = Self::state_changed(&emitter, id, AppState::Stopped.as_str()).await;
+        }
+        Ok(stopped)
+    }
+
+    /// Grants, revokes (`denied`) or resets (`ask`) a requested permission; applies at next launch.
+    async fn set_permission(&self, id: String, permission: String, state: String) -> fdo::Result<()> {
+        let grant = match state.as_str() {
+            "granted" => Grant::Granted,
+            "ask" => Grant::Ask,
+            "denied" => Grant::Denied,
+            other => return Err(fdo::Error::InvalidArgs(format!("`{other}`: use granted, ask or denied"))),
+        };
+        self.with(move |m| m.store.set_permission(&id, &permission, grant)).await
+    }
+
+    /// The app's requested permissions and their states.
+    async fn permissions(&self, id: String) -> fdo::Result<std::collections::HashMap<String, String>> {
+        self.with(move |m| {
+            let app = m.store.db.get(&id).ok_or_else(|| anyhow::anyhow!("{id} is not installed"))?;
+            Ok(app
+                .permissions
+                .iter()
+                .map(|(p, g)| (p.clone(), match g { Grant::Granted => "granted", Grant::Ask => "ask", Grant::Denied => "denied" }.to_owned()))
+                .collect())
+        })
+        .await
+    }
+
+    /// The file the app's output is logged to.
+    async fn log_path(&self, id: String) -> fdo::Result<String> {
+        self.with(move |m| Ok(m.store.layout.log_path(&id).display().to_string())).await
+    }
+
+    #[zbus(signal)]
+    pub async fn state_changed(emitter: &SignalEmitter<'_>, id: &str, state: &str) -> zbus::Result<()>;
+}
+
+/// Client side of the interface (the SDK command, the launcher entries, tests).
+#[zbus::proxy(interface = "org.cirrus.AppManager1", default_service = "org.cirrus.AppManager1", default_path = "/org/cirrus/AppManager1")]
+pub trait AppManager1Client {
+    fn install(&self, path: &str) -> zbus::Result<String>;
+    fn uninstall(&self, id: &str) -> zbus::Result<()>;
+    fn list(&self) -> zbus::Result<Vec<(String, String, String, String, String, String)>>;
+    fn launch(&self, id: &str) -> zbus::Result<String>;
+    fn stop(&self, id: &str) -> zbus::Result<()>;
+    fn background(&self, id: &str) -> zbus::Result<String>;
+    fn pause(&self, id: &str) -> zbus::Result<String>;
+    fn reclaim_memory(&self, count: u32) -> zbus::Result<Vec<String>>;
+    fn set_permission(&self, id: &str, permission: &str, state: &str) -> zbus::Result<()>;
+    fn permissions(&self, id: &str) -> zbus::Result<std::collections::HashMap<String, String>>;
+    fn log_path(&self, id: &str) -> zbus::Result<String>;
+    #[zbus(signal)]
+    fn state_changed(&self, id: String, state: String) -> zbus::Result<()>;
+}

@@ -1,0 +1,78 @@
+//! `cirrus-appmanager serve`: the app manager daemon; `cirrus-appmanager launch ID`: asks the
+//! running manager to launch an app (what launcher entries run).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use cirrus_appmanager::bus::AppManager1ClientProxy;
+use cirrus_appmanager::{ServeOptions, serve};
+
+#[derive(Debug, Parser)]
+#[command(name = "cirrus-appmanager")]
+struct Cli {
+    /// D-Bus address to use (default: the system bus).
+    #[arg(long, global = true)]
+    bus_address: Option<String>,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run the daemon.
+    Serve {
+        /// Where app data, code and the package database live (/data on the device).
+        #[arg(long, default_value = "/data")]
+        data_root: PathBuf,
+        /// The wasm host binary (default: cirrus-wasm-host beside this binary).
+        #[arg(long)]
+        wasm_host: Option<PathBuf>,
+        /// Memory cap per app, MiB.
+        #[arg(long, default_value_t = 64)]
+        memory_mb: u32,
+        /// Run apps without a display (tests, benchmarks).
+        #[arg(long)]
+        headless_apps: bool,
+    },
+    /// Ask the running manager to launch an app.
+    Launch { id: String },
+}
+
+async fn connect(address: Option<&str>) -> Result<zbus::Connection> {
+    match address {
+        Some(a) => zbus::connection::Builder::address(a).build().await.with_context(|| format!("connecting to the bus at {a}")),
+        None => zbus::Connection::system().await.context("connecting to the system bus"),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    cirrus_logging::init("cirrus-appmanager");
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::Launch { id } => {
+            let conn = connect(cli.bus_address.as_deref()).await?;
+            let proxy = AppManager1ClientProxy::new(&conn).await?;
+            proxy.launch(&id).await.with_context(|| format!("launching {id}"))?;
+            Ok(())
+        }
+        Cmd::Serve { data_root, wasm_host, memory_mb, headless_apps } => {
+            let exe = std::env::current_exe().context("locating cirrus-appmanager")?;
+            let wasm_host = wasm_host.unwrap_or_else(|| exe.with_file_name("cirrus-wasm-host"));
+            let mut launch_command = vec![exe.display().to_string()];
+            if let Some(a) = &cli.bus_address {
+                launch_command.push(format!("--bus-address={a}"));
+            }
+            launch_command.push("launch".into());
+            let opts = ServeOptions { bus_address: cli.bus_address, data_root, wasm_host, memory_mb, headless_apps, launch_command };
+            let shutdown = async {
+                if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    tokio::select! { _ = term.recv() => {}, _ = tokio::signal::ctrl_c() => {} }
+                }
+            };
+            serve(opts, shutdown).await
+        },
+    }
+}
+

@@ -1,0 +1,269 @@
+//! Installing and uninstalling apps under a data root (`/data` on the device, a temp dir in tests):
+//! verify the signed package, refuse downgrades and foreign signers, unpack it, precompile a wasm
+//! component into the engine-keyed cache, create the per-app data directory, record it in the
+//! package database, and publish a launcher entry for the compositor.
+//!
+//! Layout under the data root:
+//! `app/<id>/` the app's own data (owned by its uid) · `system/packages.json` the database ·
+//! `system/app-code/<id>/` the unpacked package · `system/wasm-cache/<engine hash>/<id>.cwasm`
+//! precompiled code · `system/applications/cirrus-app-<id>.desktop` launcher entries.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, anyhow, bail};
+use cirrus_package::{AppKind, Permission, PublisherKey, Version, check_update, valid_app_id, verify};
+
+use crate::db::{Grant, InstalledApp, PackageDb};
+
+/// Permissions granted at install (low risk); the others are asked for on first use.
+fn granted_at_install(p: Permission) -> bool {
+    matches!(p, Permission::Notifications | Permission::Background | Permission::LaunchIntents)
+}
+
+/// Paths of everything the manager keeps under the data root.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub root: PathBuf,
+}
+
+impl Layout {
+    pub fn data_dir(&self, id: &str) -> PathBuf {
+        self.root.join("app").join(id)
+    }
+    pub fn code_dir(&self, id: &str) -> PathBuf {
+        self.root.join("system/app-code").join(id)
+    }
+    pub fn db_path(&self) -> PathBuf {
+        self.root.join("system/packages.json")
+    }
+    pub fn cache_dir(&self, engine_hash: &str) -> PathBuf {
+        self.root.join("system/wasm-cache").join(engine_hash)
+    }
+    /// The data dir the compositor's launcher reads (`applications/*.desktop`).
+    pub fn launcher_dir(&self) -> PathBuf {
+        self.root.join("system")
+    }
+    pub fn log_path(&self, id: &str) -> PathBuf {
+        self.root.join("log/apps").join(format!("{id}.log"))
+    }
+}
+
+/// The installed apps and how to change them.
+pub struct AppStore {
+    pub layout: Layout,
+    pub db: PackageDb,
+    /// The wasm host binary (precompiles at install, runs apps).
+    pub wasm_host: PathBuf,
+    /// Command line the launcher entries run to launch an app (the app id is appended).
+    pub launch_command: Vec<String>,
+    engine_hash: Option<String>,
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+impl AppStore {
+    pub fn open(root: &Path, wasm_host: PathBuf, launch_command: Vec<String>) -> Result<AppStore> {
+        let layout = Layout { root: root.to_owned() };
+        let db = PackageDb::open(&layout.db_path())?;
+        // Leftovers of an install interrupted by a crash: the database never points at them.
+        if let Ok(entries) = std::fs::read_dir(root.join("system/app-code")) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.contains(".new-") || name.contains(".old-") {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        Ok(AppStore { layout, db, wasm_host, launch_command, engine_hash: None })
+    }
+
+    /// The wasm host's engine compatibility hash (asked once): keys the precompiled cache.
+    pub fn engine_hash(&mut self) -> Result<String> {
+        if let Some(h) = &self.engine_hash {
+            return Ok(h.clone());
+        }
+        let out = Command::new(&self.wasm_host).arg("engine-hash").output().with_context(|| format!("running {} engine-hash", self.wasm_host.display()))?;
+        if !out.status.success() {
+            bail!("{} engine-hash failed: {}", self.wasm_host.display(), String::from_utf8_lossy(&out.stderr));
+        }
+        let hash = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        if hash.is_empty() || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            bail!("{} engine-hash printed `{hash}`, not a hex hash", self.wasm_host.display());
+        }
+        self.engine_hash = Some(hash.clone());
+        Ok(hash)
+    }
+
+    pub fn precompiled_path(&mut self, id: &str) -> Result<PathBuf> {
+        let hash = self.engine_hash()?;
+        Ok(self.layout.cache_dir(&hash).join(format!("{id}.cwasm")))
+    }
+
+    /// Installs (or updates) the package at `package_path`. Returns the app.
+    pub fn install(&mut self, package_path: &Path) -> Result<InstalledApp> {
+        let bytes = std::fs::read(package_path).with_context(|| format!("reading {}", package_path.display()))?;
+        let pkg = verify(&bytes).with_context(|| format!("{} refused", package_path.display()))?;
+        let m = &pkg.manifest;
+        let id = m.cirrus.id.clone();
+        if !valid_app_id(&id) {
+            bail!("app id `{id}` is not valid");
+        }
+        let previous = self.db.get(&id).cloned();
+        if let Some(prev) = &previous {
+            if prev.kind != m.cirrus.kind.as_str() {
+                bail!("{id} is installed as a {} app; the package is a {} app", prev.kind, m.cirrus.kind.as_str());
+            }
+            let signer = PublisherKey::parse(&prev.signer).map_err(|e| anyhow!("the database's key for {id} is unreadable: {e}"))?;
+            let version = Version::parse(&prev.version).map_err(|e| anyhow!("the database's version for {id}: {e}"))?;
+            check_update(&version, &signer, &pkg)?;
+        }
+        let _span = tracing::info_span!("install", app = %id, version = %m.cirrus.version).entered();
+
+        // Unpack beside the live copy, then swap: a crash leaves the old version intact.
+        let code_dir = self.layout.code_dir(&id);
+        let parent = code_dir.parent().ok_or_else(|| anyhow!("bad code dir"))?;
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        let staging = parent.join(format!("{id}.new-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&staging);
+        for name in pkg.contents.names() {
+            let dest = staging.join(name);
+            if let Some(p) = dest.parent() {
+                std::fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()))?;
+            }
+            std::fs::write(&dest, pkg.contents.get(name).unwrap_or_default()).with_context(|| format!("writing {}", dest.display()))?;
+        }
+        let entry = match m.cirrus.kind {
+            AppKind::Wasm => m.component_path().to_owned(),
+            AppKind::Web => m.start_url.clone().unwrap_or_else(|| "index.html".into()),
+        };
+        // Precompile now (cold launches then only deserialize).
+        let mut precompiled = None;
+        if m.cirrus.kind == AppKind::Wasm {
+            let out = self.precompiled_path(&id)?;
+            if let Some(p) = out.parent() {
+                std::fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()))?;
+            }
+            let tmp = out.with_extension("cwasm.tmp");
+            let status = Command::new(&self.wasm_host)
+                .arg("precompile")
+                .arg(staging.join(&entry))
+                .arg(&tmp)
+                .output()
+                .with_context(|| format!("running {} precompile", self.wasm_host.display()))?;
+            if !status.status.success() {
+                let _ = std::fs::remove_dir_all(&staging);
+                bail!("{id}: the component does not compile: {}", String::from_utf8_lossy(&status.stderr).trim());
+            }
+            precompiled = Some((tmp, out));
+        }
+        let old = parent.join(format!("{id}.old-{}", std::process::id()));
+        if code_dir.exists() {
+            std::fs::rename(&code_dir, &old).with_context(|| format!("moving {} aside", code_dir.display()))?;
+        }
+        std::fs::rename(&staging, &code_dir).with_context(|| format!("moving {} into place", code_dir.display()))?;
+        let _ = std::fs::remove_dir_all(&old);
+        if let Some((tmp, out)) = precompiled {
+            std::fs::rename(&tmp, &out).with_context(|| format!("moving {} into place", out.display()))?;
+        }
+
+        let uid = match &previous {
+            Some(p) => p.uid,
+            None => self.db.allocate_uid(),
+        };
+        let data_dir = self.layout.data_dir(&id);
+        std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+        set_owner(&data_dir, uid)?;
+
+        // Keep the user's decisions across updates; new permissions start by policy.
+        let mut permissions = BTreeMap::new();
+        for p in &m.cirrus.permissions {
+            let kept = previous.as_ref().and_then(|prev| prev.permissions.get(p.as_str()).copied());
+            let state = kept.unwrap_or(if granted_at_install(*p) { Grant::Granted } else { Grant::Ask });
+            permissions.insert(p.as_str().to_owned(), state);
+        }
+        let app = InstalledApp {
+            id: id.clone(),
+            kind: m.cirrus.kind.as_str().into(),
+            version: m.cirrus.version.to_string(),
+            name: m.name.clone(),
+            label: m.label().to_owned(),
+            signer: pkg.signer.to_base64(),
+            signer_fingerprint: pkg.signer.fingerprint(),
+            uid,
+            code_dir: code_dir.clone(),
+            entry,
+            icon: m.best_icon().map(|i| code_dir.join(&i.src)),
+            permissions,
+            installed_at_unix: previous.as_ref().map(|p| p.installed_at_unix).unwrap_or_else(now),
+            updated_at_unix: now(),
+        };
+        self.db.put(app.clone())?;
+        self.write_launcher_entry(&app)?;
+        tracing::info!(uid, "installed");
+        Ok(app)
+    }
+
+    /// Removes the app, its code, cache, launcher entry and data.
+    pub fn uninstall(&mut self, id: &str) -> Result<InstalledApp> {
+        let app = self.db.remove(id)?.ok_or_else(|| anyhow!("{id} is not installed"))?;
+        let _ = std::fs::remove_file(self.launcher_entry_path(id));
+        let _ = std::fs::remove_dir_all(self.layout.code_dir(id));
+        if let Ok(p) = self.precompiled_path(id) {
+            let _ = std::fs::remove_file(p);
+        }
+        let data = self.layout.data_dir(id);
+        std::fs::remove_dir_all(&data).or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) }).with_context(|| format!("removing {}", data.display()))?;
+        tracing::info!(app = %id, "uninstalled");
+        Ok(app)
+    }
+
+    /// Sets a permission's state (grant, revoke, or back to ask). Only requested permissions can
+    /// be granted.
+    pub fn set_permission(&mut self, id: &str, permission: &str, state: Grant) -> Result<()> {
+        let mut app = self.db.get(id).cloned().ok_or_else(|| anyhow!("{id} is not installed"))?;
+        let slot = app.permissions.get_mut(permission).ok_or_else(|| anyhow!("{id} does not request the `{permission}` permission"))?;
+        *slot = state;
+        self.db.put(app)?;
+        Ok(())
+    }
+
+    fn launcher_entry_path(&self, id: &str) -> PathBuf {
+        self.layout.launcher_dir().join("applications").join(format!("cirrus-app-{id}.desktop"))
+    }
+
+    /// Writes the `.desktop` entry the compositor's launcher shows (Exec launches through the
+    /// manager, Icon is the unpacked PNG's absolute path).
+    fn write_launcher_entry(&self, app: &InstalledApp) -> Result<()> {
+        let path = self.launcher_entry_path(&app.id);
+        if let Some(p) = path.parent() {
+            std::fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()))?;
+        }
+        let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"").replace('`', "\\`").replace('$', "\\$"));
+        let mut exec: Vec<String> = self.launch_command.iter().map(|a| quote(a)).collect();
+        exec.push(quote(&app.id));
+        let label: String = app.label.chars().filter(|c| !c.is_control()).collect();
+        let mut text = format!("[Desktop Entry]\nType=Application\nName={label}\nExec={}\nX-Cirrus-App-Id={}\n", exec.join(" ").replace('%', "%%"), app.id);
+        if let Some(icon) = &app.icon {
+            text.push_str(&format!("Icon={}\n", icon.display()));
+        }
+        let tmp = path.with_extension("desktop.tmp");
+        std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+        Ok(())
+    }
+}
+
+/// Gives the data dir to the app's uid when running as root; unprivileged (tests) the uid is only
+/// recorded.
+fn set_owner(dir: &Path, uid: u32) -> Result<()> {
+    if nix::unistd::geteuid().is_root() {
+        std::os::unix::fs::chown(dir, Some(uid), Some(uid)).with_context(|| format!("chown {} to {uid}", dir.display()))?;
+        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).with_context(|| format!("chmod {}", dir.display()))?;
+    }
+    Ok(())
+}
