@@ -74,7 +74,8 @@ pub struct Config {
 impl Config {
     /// Data directories searched for apps on a device.
     pub fn default_app_dirs() -> Vec<PathBuf> {
-        vec![PathBuf::from("/usr/local/share"), PathBuf::from("/usr/share")]
+        // /data/system/applications: launcher entries the app manager writes for installed apps.
+        vec![PathBuf::from("/data/system"), PathBuf::from("/usr/local/share"), PathBuf::from("/usr/share")]
     }
 }
 
@@ -84,6 +85,8 @@ pub enum Command {
     Screenshot(std::sync::mpsc::Sender<anyhow::Result<Screenshot>>),
     /// Inject touch-like input (logical coordinates), as a touchscreen or a pointer would send it.
     Input(InjectedInput),
+    /// Show the lock screen (what the power key does).
+    Lock,
     /// Leave the event loop.
     Stop,
 }
@@ -214,6 +217,7 @@ impl Compositor {
             launcher_page: 0,
             showing_home: true,
             overview: false,
+            locked: false,
             contacts: Default::default(),
             pointer_location: (0.0, 0.0).into(),
             children: Vec::new(),
@@ -341,6 +345,7 @@ impl Compositor {
                 ChannelEvent::Msg(Command::Screenshot(reply)) => {
                     let _ = reply.send(data.screenshot());
                 }
+                ChannelEvent::Msg(Command::Lock) => data.state.lock(),
                 ChannelEvent::Msg(Command::Input(input)) => {
                     match input {
                         InjectedInput::Down { pointing, x, y } => data.state.contact_down(pointing, None, (x, y).into()),
@@ -387,7 +392,9 @@ impl Compositor {
 
 impl Cirrus {
     fn update_clock(&mut self) {
-        if self.state.shell.set_clock(format_clock(chrono::Local::now())) {
+        let now = chrono::Local::now();
+        self.state.shell.set_date(crate::shell::format_date(now));
+        if self.state.shell.set_clock(format_clock(now)) {
             self.state.needs_redraw = true;
             self.render_if_needed();
         }
@@ -513,6 +520,11 @@ impl HeadlessSession {
         let (reply, answer) = std::sync::mpsc::channel();
         self.commands.send(Command::Screenshot(reply)).map_err(|_| anyhow!("the compositor thread has stopped"))?;
         answer.recv_timeout(Duration::from_secs(30)).map_err(|_| anyhow!("no screenshot from the compositor"))?
+    }
+
+    /// Shows the lock screen, as the power key does.
+    pub fn lock(&self) -> anyhow::Result<()> {
+        self.commands.send(Command::Lock).map_err(|_| anyhow!("the compositor thread has stopped"))
     }
 
     /// Sends touch-like input.

@@ -26,6 +26,11 @@ pub const BOTTOM_EDGE: f64 = 24.0;
 pub const LEFT_EDGE: f64 = 16.0;
 /// How far a swipe must travel to count.
 pub const SWIPE_DISTANCE: f64 = 60.0;
+/// How far a swipe up on the lock screen must travel to unlock.
+pub const UNLOCK_DISTANCE: f64 = 100.0;
+/// evdev `KEY_POWER`.
+const KEY_POWER: u32 = 116;
+
 /// How far a finger may move and still be a tap.
 pub const TAP_SLOP: f64 = 12.0;
 
@@ -50,6 +55,8 @@ pub enum Contact {
     HomeSwipe { start: Point<f64, Logical>, last: Point<f64, Logical>, still_since: std::time::Instant },
     /// In the overview: a tap or a swipe on a card.
     Overview { start: Point<f64, Logical>, last: Point<f64, Logical> },
+    /// On the lock screen: a swipe up unlocks.
+    Lock { start: Point<f64, Logical>, last: Point<f64, Logical> },
     /// Started in the left edge over an app: may become "back".
     BackSwipe { start: Point<f64, Logical> },
     /// On the home screen: a tap on an app or a page swipe.
@@ -121,7 +128,9 @@ impl State {
     /// A finger (or the pointer's button) went down at `pos` (logical coordinates).
     pub fn contact_down(&mut self, pointing: Pointing, slot: Option<u32>, pos: Point<f64, Logical>) {
         self.pointer_location = pos;
-        let contact = if self.overview && pos.y < self.screen_size_logical().y - BOTTOM_EDGE {
+        let contact = if self.locked {
+            Contact::Lock { start: pos, last: pos }
+        } else if self.overview && pos.y < self.screen_size_logical().y - BOTTOM_EDGE {
             Contact::Overview { start: pos, last: pos }
         } else {
             classify(pos, self.screen_size_logical(), self.home_visible())
@@ -137,7 +146,7 @@ impl State {
         self.pointer_location = pos;
         let home = self.home_visible();
         match self.contacts.get_mut(&slot) {
-            Some(Contact::Launcher { last, .. }) | Some(Contact::Overview { last, .. }) => *last = pos,
+            Some(Contact::Launcher { last, .. }) | Some(Contact::Overview { last, .. }) | Some(Contact::Lock { last, .. }) => *last = pos,
             Some(Contact::HomeSwipe { last, still_since, .. }) => {
                 // Small jitter does not count as moving: the finger is resting.
                 if (pos.x - last.x).abs() > 3.0 || (pos.y - last.y).abs() > 3.0 {
@@ -163,6 +172,12 @@ impl State {
         };
         if contact == Contact::App {
             self.forward_up(pointing, slot);
+            return;
+        }
+        if let Contact::Lock { start, last } = contact {
+            if start.y - last.y >= UNLOCK_DISTANCE {
+                self.unlock();
+            }
             return;
         }
         if let Contact::Overview { start, last } = contact {
@@ -272,6 +287,16 @@ impl State {
         let size = (screen.x.max(1.0) as i32, screen.y.max(1.0) as i32);
         match event {
             InputEvent::Keyboard { event } => {
+                // The power key locks the phone; it never reaches apps.
+                if event.key_code() == Keycode::new(KEY_POWER + 8) {
+                    if event.state() == KeyState::Pressed {
+                        self.lock();
+                    }
+                    return;
+                }
+                if self.locked {
+                    return;
+                }
                 let Some(keyboard) = self.seat.get_keyboard() else { return };
                 let time = Event::time_msec(&event);
                 keyboard.input::<(), _>(self, event.key_code(), event.state(), SERIAL_COUNTER.next_serial(), time, |_, _, _| FilterResult::Forward);

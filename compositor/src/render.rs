@@ -39,7 +39,20 @@ pub fn output_elements(state: &State, renderer: &mut PixmanRenderer) -> Vec<Outp
         Err(err) => tracing::warn!(?err, "status bar not drawn"),
     }
 
-    if state.overview {
+    if state.locked {
+        match MemoryRenderBufferRenderElement::from_buffer(
+            renderer,
+            Point::<f64, Physical>::from((layout.home.x as f64, layout.home.y as f64)),
+            state.shell.lock_screen(),
+            None,
+            None,
+            None,
+            Kind::Unspecified,
+        ) {
+            Ok(e) => elements.push(e.into()),
+            Err(err) => tracing::warn!(?err, "lock screen not drawn"),
+        }
+    } else if state.overview {
         elements.extend(overview_elements(state, renderer, scale));
     } else if let Some(window) = state.shown_window() {
         elements.extend(window_elements(state, renderer, window, scale));

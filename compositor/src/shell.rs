@@ -26,6 +26,8 @@ pub struct Shell {
     launcher_items: Vec<LauncherItem>,
     launcher_page: usize,
     launcher: MemoryRenderBuffer,
+    lock_date: String,
+    lock: MemoryRenderBuffer,
 }
 
 impl std::fmt::Debug for Shell {
@@ -73,6 +75,8 @@ impl Shell {
             launcher_items: Vec::new(),
             launcher_page: 0,
             launcher: MemoryRenderBuffer::new(Fourcc::Argb8888, (1, 1), 1, Transform::Normal, None),
+            lock_date: String::new(),
+            lock: MemoryRenderBuffer::new(Fourcc::Argb8888, (1, 1), 1, Transform::Normal, None),
         };
         shell.redraw_all();
         shell
@@ -101,7 +105,20 @@ impl Shell {
         }
         self.status.clock = clock;
         self.redraw_status_bar();
+        self.redraw_lock();
         true
+    }
+
+    /// Sets the date shown on the lock screen.
+    pub fn set_date(&mut self, date: String) {
+        if self.lock_date != date {
+            self.lock_date = date;
+            self.redraw_lock();
+        }
+    }
+
+    pub fn lock_screen(&self) -> &MemoryRenderBuffer {
+        &self.lock
     }
 
     /// Replaces the launcher's apps.
@@ -170,6 +187,14 @@ impl Shell {
         self.wallpaper = render_piece(self.layout.home, self.buffer_scale, draw_wallpaper);
         self.redraw_status_bar();
         self.redraw_launcher();
+        self.redraw_lock();
+    }
+
+    fn redraw_lock(&mut self) {
+        let layout = cirrus_ui::lock::LockLayout::new(&self.layout);
+        let scale = self.layout.scale;
+        let (clock, date, text) = (self.status.clock.clone(), self.lock_date.clone(), &mut self.text);
+        self.lock = render_piece(self.layout.home, self.buffer_scale, |pixmap| cirrus_ui::lock::draw_lock_screen(pixmap, &layout, scale, &clock, &date, text));
     }
 
     fn redraw_launcher(&mut self) {
@@ -189,6 +214,11 @@ impl Shell {
 /// The clock text for the status bar at local time `now` (24-hour "HH:MM").
 pub fn format_clock(now: chrono::DateTime<chrono::Local>) -> String {
     now.format("%H:%M").to_string()
+}
+
+/// The date for the lock screen at local time `now` (e.g. "Saturday, 21 November").
+pub fn format_date(now: chrono::DateTime<chrono::Local>) -> String {
+    now.format("%A, %-d %B").to_string()
 }
 
 /// Time until the next minute starts, when the clock must change.

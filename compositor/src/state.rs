@@ -80,6 +80,8 @@ pub struct State {
     pub showing_home: bool,
     /// The app switcher is shown.
     pub overview: bool,
+    /// The lock screen is shown: no app sees input until the user unlocks.
+    pub locked: bool,
     /// Fingers (and the held pointer button, slot `None`) currently down.
     pub contacts: HashMap<Option<u32>, Contact>,
     /// Last pointer/touch position, logical.
@@ -133,12 +135,37 @@ impl State {
 
     /// Whether the home screen (launcher) is what the user sees.
     pub fn home_visible(&self) -> bool {
-        !self.overview && (self.showing_home || self.top_window().is_none())
+        !self.locked && !self.overview && (self.showing_home || self.top_window().is_none())
     }
 
     /// The window shown on screen, if an app is in front.
     pub fn shown_window(&self) -> Option<&Window> {
-        if self.showing_home || self.overview { None } else { self.top_window() }
+        if self.locked || self.showing_home || self.overview { None } else { self.top_window() }
+    }
+
+    /// Shows the lock screen: apps lose keyboard focus and get no input until unlocked.
+    pub fn lock(&mut self) {
+        if self.locked {
+            return;
+        }
+        self.locked = true;
+        self.contacts.clear();
+        if let Some(keyboard) = self.seat.get_keyboard() {
+            keyboard.set_focus(self, None, SERIAL_COUNTER.next_serial());
+        }
+        self.needs_redraw = true;
+        tracing::info!("locked");
+    }
+
+    /// Leaves the lock screen for what was shown before.
+    pub fn unlock(&mut self) {
+        if !self.locked {
+            return;
+        }
+        self.locked = false;
+        self.focus_top();
+        self.needs_redraw = true;
+        tracing::info!("unlocked");
     }
 
     /// Windows, most recently used first (the overview's card order).

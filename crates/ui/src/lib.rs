@@ -10,6 +10,7 @@
 //! - [`shell`]: the phone shell's pieces (status bar, wallpaper) and their layout.
 
 pub mod launcher;
+pub mod lock;
 pub mod shell;
 pub mod text;
 pub mod theme;

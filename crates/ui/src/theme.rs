@@ -56,3 +56,9 @@ pub const LAUNCHER_LABEL: [u8; 3] = [0xff, 0xff, 0xff];
 /// Page dots: the current page and the others.
 pub const PAGE_DOT_CURRENT: [u8; 3] = [0xff, 0xff, 0xff];
 pub const PAGE_DOT_OTHER: [u8; 3] = [0x9a, 0xb4, 0xcc];
+
+/// Lock screen: dimming of the wallpaper (alpha of black over it), clock and date sizes, hint colour.
+pub const LOCK_DIM_ALPHA: u8 = 0x70;
+pub const LOCK_CLOCK_DP: f32 = 64.0;
+pub const LOCK_DATE_DP: f32 = 16.0;
+pub const LOCK_HINT: [u8; 3] = [0xc8, 0xd2, 0xe0];
