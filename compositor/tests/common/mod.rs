@@ -22,6 +22,8 @@ pub struct AppState {
     pub configure_serial: Option<u32>,
     pub close_requested: bool,
     pub frames_done: u32,
+    /// `frames_done` when the last frame callback was requested (see `TestApp::wait_for_frame`).
+    pub frames_before_commit: u32,
     /// Registry globals seen: (name, interface, version).
     pub globals: Vec<(u32, String, u32)>,
     pub registry: Option<wl_registry::WlRegistry>,
@@ -123,13 +125,15 @@ impl TestApp {
         surface.attach(Some(&buffer), 0, 0);
         surface.damage_buffer(0, 0, bw, bh);
         surface.frame(&qh, ());
+        // The callback may arrive before `draw`'s own roundtrip returns: count from here.
+        self.state.frames_before_commit = self.state.frames_done;
         surface.commit();
         self.roundtrip();
     }
 
-    /// Waits until the compositor sends a frame callback (our commit was drawn).
+    /// Waits until the compositor sends the frame callback of the last `draw` (our commit was drawn).
     pub fn wait_for_frame(&mut self) {
-        let start = self.state.frames_done;
+        let start = self.state.frames_before_commit;
         let deadline = Instant::now() + Duration::from_secs(20);
         while self.state.frames_done == start {
             assert!(Instant::now() < deadline, "no frame callback from the compositor");
