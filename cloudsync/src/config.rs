@@ -23,6 +23,8 @@ pub enum ConfigError {
     Backend(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Crypto(#[from] crate::crypto::CryptoError),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -57,6 +59,21 @@ pub struct SyncConfig {
     pub backend: Backend,
     #[serde(default)]
     pub conditions: Conditions,
+    #[serde(default)]
+    pub encryption: Encryption,
+}
+
+/// End-to-end encryption (`[encryption]`): contents and journals sealed with the account key,
+/// which stays on the devices (see docs/sync.md).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Encryption {
+    #[serde(default)]
+    pub enabled: bool,
+    /// The account key (64 hex digits); created with a fresh key if missing. Default:
+    /// `<state_dir>/account.key`. Copy it to the account's other devices.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
 }
 
 fn default_root() -> PathBuf {
@@ -111,6 +128,14 @@ fn default_region() -> String {
     "us-east-1".into()
 }
 
+impl Default for SyncConfig {
+    /// The first-run defaults: the user's files mirrored to the embedded store.
+    fn default() -> Self {
+        // An empty document takes every field's default.
+        toml::from_str("").unwrap_or_else(|_| unreachable!("every SyncConfig field has a default"))
+    }
+}
+
 impl SyncConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
@@ -136,6 +161,16 @@ impl SyncConfig {
             e.part_size = p;
         }
         e
+    }
+
+    /// The account key when encryption is on (created if missing: the bool says so).
+    pub fn cipher(&self) -> Result<Option<(Arc<crate::crypto::ContentCipher>, PathBuf, bool)>, ConfigError> {
+        if !self.encryption.enabled {
+            return Ok(None);
+        }
+        let path = self.encryption.key_file.clone().unwrap_or_else(|| self.state_dir.join("account.key"));
+        let (cipher, created) = crate::crypto::ContentCipher::load_or_create(&path)?;
+        Ok(Some((Arc::new(cipher), path, created)))
     }
 
     pub fn store(&self) -> Result<ObjectStore, ConfigError> {
@@ -202,5 +237,8 @@ mod tests {
         assert!(c.conditions.charging_only);
         assert_eq!(c.engine_config().bandwidth_limit, Some(1_000_000));
         assert!(toml::from_str::<SyncConfig>("bogus = 1").is_err());
+        let d = SyncConfig::default();
+        assert_eq!((d.root.as_path(), d.state_dir.as_path()), (Path::new("/data/user/0"), Path::new("/data/system/sync")));
+        assert!(matches!(d.backend, Backend::Embedded { path: None }) && !d.encryption.enabled);
     }
 }

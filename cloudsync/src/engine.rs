@@ -20,6 +20,7 @@ use futures_util::stream::{self, StreamExt};
 use rand::Rng;
 use tokio::sync::Semaphore;
 
+use crate::crypto::{CIPHER_NAME, ContentCipher, EncryptionMarker};
 use crate::journal::{self, META_PREFIX, Record, RemoteEntry, Segment, VersionVector};
 use crate::policy::RateLimiter;
 use crate::retry::{RetryPolicy, retry};
@@ -41,6 +42,13 @@ pub enum SyncError {
     Journal { key: String, reason: String },
     #[error("{0} transfer(s) failed in this cycle; first: {1}")]
     Partial(usize, String),
+    #[error("sync is paused (resume it with `cirrus sync resume`)")]
+    Paused,
+    #[error(transparent)]
+    Crypto(#[from] crate::crypto::CryptoError),
+    /// This device's encryption setting or key does not match the bucket's: nothing is synced.
+    #[error("{0}")]
+    EncryptionMismatch(String),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SyncError + '_ {
@@ -69,6 +77,8 @@ pub struct EngineConfig {
     /// Upper bound of file data held in memory by transfers at once.
     pub memory_budget: u64,
     pub bandwidth_limit: Option<u64>,
+    /// End-to-end encryption of contents and journals with the account key (see [`crate::crypto`]).
+    pub cipher: Option<Arc<ContentCipher>>,
 }
 
 impl EngineConfig {
@@ -85,6 +95,7 @@ impl EngineConfig {
             batch_size: 2000,
             memory_budget: 24 << 20,
             bandwidth_limit: None,
+            cipher: None,
         }
     }
 }
@@ -101,20 +112,53 @@ pub struct CycleReport {
     /// Deletions held back by the mass-delete guard (waiting for confirmation).
     pub held_deletes: usize,
     pub failed: usize,
+    /// Actions not started because sync was paused during the cycle (done by a later cycle).
+    pub skipped: usize,
+}
+
+/// What the engine is doing, as shown by `org.cirrus.Sync1` (see [`crate::bus`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncState {
+    /// Nothing to do until the next change, timer or request.
+    #[default]
+    Idle,
+    /// A cycle is running.
+    Syncing,
+    /// Paused by the user; persisted, so it survives restarts.
+    Paused,
+    /// Held back by a policy condition (charging-only, unmetered-only); `Status::detail` says which.
+    Waiting,
+}
+
+impl SyncState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncState::Idle => "idle",
+            SyncState::Syncing => "syncing",
+            SyncState::Paused => "paused",
+            SyncState::Waiting => "waiting",
+        }
+    }
 }
 
 /// Live status for the D-Bus interface.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Status {
-    pub state: String,
+    pub state: SyncState,
+    /// Why the engine waits (a policy condition), or empty.
+    pub detail: String,
     pub last_sync_ms: i64,
     pub files_total: u64,
     pub files_done: u64,
     pub bytes_total: u64,
     pub bytes_done: u64,
     pub held_deletes: usize,
+    /// Errors of the last cycle (empty after a cycle that completed).
     pub errors: Vec<String>,
     pub last_report: CycleReport,
+    /// Cycles finished (completed or failed) since the engine was opened.
+    pub cycles_finished: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -164,6 +208,10 @@ pub struct Engine {
     memory: Semaphore,
     status: std::sync::Mutex<Status>,
     confirm_deletes: AtomicBool,
+    /// The bucket's encryption marker was checked against this device's setting.
+    encryption_checked: AtomicBool,
+    /// Mirrors the `paused` entry of the state DB.
+    paused: AtomicBool,
     cycle: tokio::sync::Mutex<()>,
 }
 
@@ -181,7 +229,11 @@ fn same_stat(a: &LocalFile, b: &LocalFile) -> bool {
 
 impl Engine {
     /// Opens (or creates) the device state and binds it to a store.
-    pub fn open(cfg: EngineConfig, store: ObjectStore) -> Result<Self, SyncError> {
+    pub fn open(mut cfg: EngineConfig, store: ObjectStore) -> Result<Self, SyncError> {
+        if cfg.cipher.is_some() {
+            // Sealed parts must start on chunk boundaries.
+            cfg.part_size = cfg.part_size.div_ceil(crate::crypto::CHUNK).max(1) * crate::crypto::CHUNK;
+        }
         std::fs::create_dir_all(&cfg.state_dir).map_err(io(&cfg.state_dir))?;
         std::fs::create_dir_all(&cfg.root).map_err(io(&cfg.root))?;
         let db = StateDb::open(&cfg.state_dir.join("state.sqlite"))?;
@@ -193,6 +245,7 @@ impl Engine {
                 d
             }
         };
+        let paused = db.get_meta("paused")?.as_deref() == Some("1");
         let budget_kib = (cfg.memory_budget / 1024).clamp(1024, u32::MAX as u64 / 2) as usize;
         Ok(Self {
             limiter: cfg.bandwidth_limit.map(RateLimiter::new),
@@ -201,14 +254,84 @@ impl Engine {
             store,
             db: Arc::new(db),
             device,
-            status: std::sync::Mutex::new(Status { state: "idle".into(), ..Default::default() }),
+            status: std::sync::Mutex::new(Status {
+                state: if paused { SyncState::Paused } else { SyncState::Idle },
+                ..Default::default()
+            }),
             confirm_deletes: AtomicBool::new(false),
+            encryption_checked: AtomicBool::new(false),
+            paused: AtomicBool::new(paused),
             cycle: tokio::sync::Mutex::new(()),
         })
     }
 
     pub fn device_id(&self) -> &str {
         &self.device
+    }
+
+    /// What object metadata records for content `sha` (the plaintext SHA-256, or its keyed hash
+    /// when contents are encrypted).
+    fn object_tag(&self, sha: &str) -> String {
+        match &self.cfg.cipher {
+            Some(c) => c.tag(sha),
+            None => sha.to_owned(),
+        }
+    }
+
+    /// Seals a journal segment (or any small metadata) when encrypting.
+    fn seal_meta(&self, body: Bytes) -> Bytes {
+        match &self.cfg.cipher {
+            Some(c) => Bytes::from(c.seal(&body)),
+            None => body,
+        }
+    }
+
+    /// Checks once per engine that this device's encryption setting and key match the bucket's
+    /// marker (`.cirrus-sync/encryption.json`), writing the marker into a bucket that has no data
+    /// yet. A mismatch stops every cycle before anything is read or written.
+    async fn check_encryption(&self) -> Result<(), SyncError> {
+        if self.encryption_checked.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let key = format!("{META_PREFIX}encryption.json");
+        let marker = match retry(&self.cfg.retry, &key, async || self.store.get_bytes(&key).await).await {
+            Ok(body) => Some(serde_json::from_slice::<EncryptionMarker>(&body).map_err(|e| SyncError::Journal { key: key.clone(), reason: e.to_string() })?),
+            Err(StoreError::NotFound(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
+        match (&self.cfg.cipher, marker) {
+            (None, None) => {}
+            (Some(c), Some(m)) if m.key_id == c.key_id() && m.cipher == CIPHER_NAME => {}
+            (Some(c), Some(m)) => {
+                return Err(SyncError::EncryptionMismatch(format!(
+                    "the bucket is encrypted with key {} ({}), but this device's key is {}: copy the account key file from a device that syncs this bucket; nothing was synced",
+                    m.key_id,
+                    m.cipher,
+                    c.key_id()
+                )));
+            }
+            (None, Some(m)) => {
+                return Err(SyncError::EncryptionMismatch(format!(
+                    "the bucket is end-to-end encrypted (key {}): enable [encryption] with the account key file from a device that syncs it; nothing was synced",
+                    m.key_id
+                )));
+            }
+            (Some(c), None) => {
+                let journals = format!("{META_PREFIX}journal/");
+                let existing = retry(&self.cfg.retry, &journals, async || self.store.list(&journals, None).await).await?;
+                if !existing.is_empty() {
+                    return Err(SyncError::EncryptionMismatch(
+                        "the bucket already holds unencrypted synced data: encryption can only be turned on for a new bucket; nothing was synced".into(),
+                    ));
+                }
+                let body = Bytes::from(serde_json::to_vec(&EncryptionMarker { format: 1, cipher: CIPHER_NAME.into(), key_id: c.key_id().into() }).map_err(|e| SyncError::Journal { key: key.clone(), reason: e.to_string() })?);
+                let sha = crate::integrity::sha256_hex(&body);
+                retry(&self.cfg.retry, &key, async || self.store.put(&key, body.clone(), &sha).await).await?;
+                tracing::info!(key_id = c.key_id(), "bucket marked as end-to-end encrypted");
+            }
+        }
+        self.encryption_checked.store(true, Ordering::SeqCst);
+        Ok(())
     }
     pub fn store(&self) -> &ObjectStore {
         &self.store
@@ -219,8 +342,39 @@ impl Engine {
     pub fn status(&self) -> Status {
         self.status.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
-    pub fn set_state(&self, state: &str) {
-        self.status.lock().unwrap_or_else(|p| p.into_inner()).state = state.to_owned();
+    /// Shows that the engine waits for a policy condition (`Some(reason)`), or no longer does.
+    pub fn set_waiting(&self, reason: Option<&str>) {
+        let paused = self.is_paused();
+        self.update_status(|s| {
+            if s.state == SyncState::Syncing {
+                return;
+            }
+            s.state = match (paused, reason) {
+                (true, _) => SyncState::Paused,
+                (false, Some(_)) => SyncState::Waiting,
+                (false, None) => SyncState::Idle,
+            };
+            s.detail = reason.unwrap_or_default().to_owned();
+        });
+    }
+    /// Whether sync is paused (a persisted switch: it survives restarts).
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::SeqCst)
+    }
+    /// Pauses or resumes sync. The switch is written to the state DB first, so a pause survives a
+    /// crash or reboot. A cycle running when sync is paused starts no further transfer (those
+    /// already under way finish and are committed); the rest is left for the cycle after resume.
+    pub fn set_paused(&self, paused: bool) -> Result<(), SyncError> {
+        self.db.set_meta("paused", if paused { "1" } else { "0" })?;
+        self.paused.store(paused, Ordering::SeqCst);
+        self.update_status(|s| {
+            if s.state != SyncState::Syncing {
+                s.state = if paused { SyncState::Paused } else { SyncState::Idle };
+                s.detail.clear();
+            }
+        });
+        tracing::info!(paused, "sync {}", if paused { "paused" } else { "resumed" });
+        Ok(())
     }
     fn update_status(&self, f: impl FnOnce(&mut Status)) {
         f(&mut self.status.lock().unwrap_or_else(|p| p.into_inner()));
@@ -245,17 +399,27 @@ impl Engine {
 
     /// One full cycle. Transfers that fail are reported in [`CycleReport::failed`] and retried by the
     /// next cycle; the state stays consistent whatever fails or crashes.
+    /// Refused with [`SyncError::Paused`] while sync is paused.
     pub async fn sync_once(&self) -> Result<CycleReport, SyncError> {
         let _guard = self.cycle.lock().await;
-        self.set_state("syncing");
-        let result = self.cycle_inner().await;
+        if self.is_paused() {
+            return Err(SyncError::Paused);
+        }
         self.update_status(|s| {
-            s.state = "idle".into();
+            s.state = SyncState::Syncing;
+            s.detail.clear();
+        });
+        let result = self.cycle_inner().await;
+        let paused = self.is_paused();
+        self.update_status(|s| {
+            s.state = if paused { SyncState::Paused } else { SyncState::Idle };
+            s.cycles_finished += 1;
             match &result {
                 Ok(r) => {
                     s.last_sync_ms = now_ms();
                     s.held_deletes = r.held_deletes;
                     s.last_report = r.clone();
+                    s.errors.clear();
                 }
                 Err(e) => {
                     s.errors.push(e.to_string());
@@ -269,6 +433,7 @@ impl Engine {
     }
 
     async fn cycle_inner(&self) -> Result<CycleReport, SyncError> {
+        self.check_encryption().await?;
         self.flush_pending_segments().await?;
         self.register_device().await?;
         self.pull_remote().await?;
@@ -290,6 +455,7 @@ impl Engine {
             s.bytes_done = 0;
         });
         let mut failures: Vec<String> = Vec::new();
+        let mut skipped = 0;
         // Content first (uploads, copies, downloads), deletions after: a rename's copy is
         // committed before its source is deleted.
         for phase in [main, deletes] {
@@ -297,6 +463,9 @@ impl Engine {
                 let scan = &scan;
                 let results: Vec<(Action, Result<Outcome, SyncError>)> = stream::iter(batch.iter().cloned())
                     .map(|a| async move {
+                        if self.is_paused() {
+                            return (a, Err(SyncError::Paused));
+                        }
                         let r = self.execute(&a, scan).await;
                         self.update_status(|s| {
                             s.files_done += 1;
@@ -314,6 +483,7 @@ impl Engine {
                             count(&mut report, &action, &o);
                             outcomes.push(o);
                         }
+                        Err(SyncError::Paused) => skipped += 1,
                         Err(e) => {
                             tracing::warn!(error = %e, "transfer failed; the next cycle retries it");
                             failures.push(e.to_string());
@@ -324,6 +494,10 @@ impl Engine {
             }
         }
         report.failed = failures.len();
+        report.skipped = skipped;
+        if skipped > 0 {
+            tracing::info!(skipped, "paused during the cycle; the rest waits for resume");
+        }
         if let Some(first) = failures.first() {
             return Err(SyncError::Partial(failures.len(), first.clone()));
         }
@@ -350,7 +524,7 @@ impl Engine {
     async fn flush_pending_segments(&self) -> Result<(), SyncError> {
         for (seq, body) in self.db.pending_segments()? {
             let key = journal::segment_key(&self.device, seq);
-            let body = Bytes::from(body);
+            let body = self.seal_meta(Bytes::from(body));
             let sha = crate::integrity::sha256_hex(&body);
             retry(&self.cfg.retry, &key, async || self.store.put(&key, body.clone(), &sha).await).await?;
             self.db.remove_pending_segment(seq)?;
@@ -375,7 +549,10 @@ impl Engine {
             }
             let segments: Vec<Result<(String, Segment), SyncError>> = stream::iter(keys)
                 .map(|k| async move {
-                    let body = retry(&self.cfg.retry, &k.key, async || self.store.get_bytes(&k.key).await).await?;
+                    let mut body = retry(&self.cfg.retry, &k.key, async || self.store.get_bytes(&k.key).await).await?;
+                    if let Some(c) = &self.cfg.cipher {
+                        body = Bytes::from(c.open(&k.key, &body)?);
+                    }
                     let seg: Segment = serde_json::from_slice(&body)
                         .map_err(|e| SyncError::Journal { key: k.key.clone(), reason: e.to_string() })?;
                     if seg.format != journal::FORMAT {
@@ -615,7 +792,7 @@ impl Engine {
                 })
                 .await;
                 match copied {
-                    Ok(Some(got)) if &got == sha => {}
+                    Ok(Some(got)) if got == self.object_tag(sha) => {}
                     // The source changed or vanished meanwhile: upload our content instead.
                     _ => self.upload(path, sha, *size).await?,
                 }
@@ -652,8 +829,9 @@ impl Engine {
             Action::Repair { ours, loser } => {
                 let head = retry(&self.cfg.retry, &ours.path, async || self.store.head(&ours.path).await).await?;
                 let in_bucket = head.and_then(|m| m.sha256);
-                if in_bucket.as_deref() != ours.sha256.as_deref() {
-                    if in_bucket.is_some() && in_bucket == loser.sha256 {
+                let tag = |s: &Option<String>| s.as_deref().map(|s| self.object_tag(s));
+                if in_bucket != tag(&ours.sha256) {
+                    if in_bucket.is_some() && in_bucket == tag(&loser.sha256) {
                         let copy = journal::conflict_path(&ours.path, &loser.device, loser.time);
                         retry(&self.cfg.retry, &copy, async || self.store.copy(&ours.path, &copy).await).await?;
                         out.records.push(self.record(&copy, loser.sha256.clone(), loser.size, VersionVector::default().bumped(&self.device)));
@@ -686,10 +864,15 @@ impl Engine {
         if crate::integrity::sha256_hex(&data) != sha {
             return Err(SyncError::Io { path: path.into(), source: std::io::Error::other("changed while uploading; retried next cycle") });
         }
+        let data = match &self.cfg.cipher {
+            Some(c) => Bytes::from(c.seal(&data)),
+            None => data,
+        };
         if let Some(l) = &self.limiter {
             l.take(data.len() as u64).await;
         }
-        retry(&self.cfg.retry, path, async || self.store.put(path, data.clone(), sha).await).await?;
+        let tag = self.object_tag(sha);
+        retry(&self.cfg.retry, path, async || self.store.put(path, data.clone(), &tag).await).await?;
         Ok(())
     }
 
@@ -697,9 +880,10 @@ impl Engine {
     /// in the state DB, so a restart sends only the missing parts.
     async fn upload_multipart(&self, path: &str, full: &Path, sha: &str, size: u64) -> Result<(), SyncError> {
         // Already there (e.g. crashed after completing, before the journal commit)?
+        let stored_size = if self.cfg.cipher.is_some() { ContentCipher::sealed_len(size) } else { size };
         if let Ok(Some(m)) = self.store.head(path).await
-            && m.sha256.as_deref() == Some(sha)
-            && m.size == size
+            && m.sha256 == Some(self.object_tag(sha))
+            && m.size == stored_size
         {
             self.db.finish_upload(path)?;
             return Ok(());
@@ -741,14 +925,19 @@ impl Engine {
                     let len = part_size.min(size - offset);
                     let _mem = self.acquire_memory(len).await;
                     let data = read_range(full, offset, len).await?;
+                    let data = match &self.cfg.cipher {
+                        Some(c) => Bytes::from(c.seal_part(&upload_id, offset, size, &data)),
+                        None => data,
+                    };
+                    let sent = data.len() as u64;
                     if let Some(l) = &self.limiter {
-                        l.take(len).await;
+                        l.take(sent).await;
                     }
                     let etag = retry(&self.cfg.retry, path, async || {
                         self.store.upload_part(path, &upload_id, n, data.clone()).await
                     })
                     .await?;
-                    self.db.add_upload_part(path, n, &etag, len)?;
+                    self.db.add_upload_part(path, n, &etag, sent)?;
                     Ok((n, etag))
                 }
             })
@@ -775,7 +964,8 @@ impl Engine {
     }
 
     async fn new_upload(&self, path: &str, sha: &str, size: u64) -> Result<UploadInFlight, SyncError> {
-        let upload_id = retry(&self.cfg.retry, path, async || self.store.create_multipart(path, sha).await).await?;
+        let tag = self.object_tag(sha);
+        let upload_id = retry(&self.cfg.retry, path, async || self.store.create_multipart(path, &tag).await).await?;
         let u = UploadInFlight { upload_id, sha256: sha.to_owned(), size, part_size: self.cfg.part_size };
         self.db.start_upload(path, &u)?;
         Ok(u)
@@ -801,8 +991,24 @@ impl Engine {
             got = h.map(|(h, _)| h);
         }
         if got.as_deref() != Some(sha) {
+            let sealed = dir.join(format!("{TMP_PREFIX}{:016x}", rand::rng().random::<u64>()));
             let r = retry(&self.cfg.retry, &rec.path, async || {
-                let got = self.store.get_to_file(&rec.path, &tmp, self.limiter.as_ref()).await?;
+                let got = match &self.cfg.cipher {
+                    None => self.store.get_to_file(&rec.path, &tmp, self.limiter.as_ref()).await?,
+                    Some(c) => {
+                        self.store.get_to_file(&rec.path, &sealed, self.limiter.as_ref()).await?;
+                        let (c, name, src, dst) = (c.clone(), rec.path.clone(), sealed.clone(), tmp.clone());
+                        let opened = tokio::task::spawn_blocking(move || c.open_file(&name, &src, &dst))
+                            .await
+                            .map_err(|e| StoreError::Transient(e.to_string()))?;
+                        let _ = tokio::fs::remove_file(&sealed).await;
+                        match opened {
+                            Ok(sha) => sha,
+                            // Mid-replacement by another device, or tampered: never written into place.
+                            Err(e) => return Err(StoreError::Transient(e.to_string())),
+                        }
+                    }
+                };
                 if got != sha {
                     // The object is being replaced by another device right now; try again later.
                     return Err(StoreError::Transient(format!("{}: content does not match the journal yet", rec.path)));

@@ -5,9 +5,14 @@
 //!
 //! Map: [`store`] (embedded directory, S3, OSS), [`sign`] (AWS V4 / OSS V4 signatures),
 //! [`journal`] (records, version vectors), [`state`] (SQLite state), [`engine`] (one sync cycle),
-//! [`watch`] (inotify), [`policy`] (conditions, bandwidth), [`config`] (the daemon's TOML file).
+//! [`watch`] (inotify), [`policy`] (conditions, bandwidth), [`config`] (the daemon's TOML file),
+//! [`bus`] (the `org.cirrus.Sync1` D-Bus contract, shared with `cirrus sync`), [`daemon`] (the main
+//! loop).
 
+pub mod bus;
 pub mod config;
+pub mod crypto;
+pub mod daemon;
 pub mod engine;
 pub mod integrity;
 pub mod journal;

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod apk;
 mod app;
 mod keys;
+mod sync;
 
 /// Cirrus developer and OEM tools.
 #[derive(Debug, Parser)]
@@ -28,6 +29,8 @@ enum Group {
     /// Developer signing keys for app packages.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Cloud sync (cirrus-syncd): status, sync now, pause, resume, conflicts.
+    Sync(sync::SyncArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,5 +39,6 @@ fn main() -> ExitCode {
         Group::Apk(cmd) => apk::run(cmd),
         Group::App(cmd) => app::run(cmd),
         Group::Keys(cmd) => keys::run(cmd),
+        Group::Sync(args) => sync::run(args),
     }
 }

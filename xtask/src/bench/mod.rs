@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 mod apk;
 mod init;
+mod sync;
 
 use anyhow::{Result, bail};
 
@@ -30,7 +31,10 @@ pub const SUITES: &[Suite] = &[Suite {
     name: "init",
     about: "cirrus-init beside runit, s6 and busybox init: start 100 services, RSS, restart latency",
     run: init::run,
-
+}, Suite {
+    name: "sync",
+    about: "cirrus-syncd beside rclone (8 transfers) on loopback S3: first upload, rescan, change latency, RSS, requests",
+    run: sync::run_suite,
 }];
 
 /// `cargo xtask bench [SUITE [ARGS…]]`.
