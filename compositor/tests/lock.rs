@@ -3,33 +3,16 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
 
 use cirrus_compositor::input::Pointing;
-use cirrus_compositor::{HeadlessSession, spawn_headless};
+use cirrus_compositor::spawn_headless;
 use cirrus_ui::lock::LockLayout;
 use cirrus_ui::shell::ShellLayout;
-use common::{TestApp, keep, match_ratio};
+use common::{TestApp, match_ratio, wait_until};
 
 const W: u32 = 720;
 const H: u32 = 1440;
 const APP: [u8; 3] = [0x20, 0x90, 0xe0];
-
-fn wait_until(session: &HeadlessSession, what: &str, name: &str, ok: impl Fn(&cirrus_compositor::Screenshot) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let shot = session.screenshot().unwrap_or_else(|e| panic!("screenshot: {e:#}"));
-        if ok(&shot) {
-            keep(&shot, name);
-            return;
-        }
-        if Instant::now() > deadline {
-            let path = keep(&shot, name);
-            panic!("{what}: not seen within 20 s, see {}", path.display());
-        }
-        std::thread::sleep(Duration::from_millis(30));
-    }
-}
 
 #[test]
 fn lock_hides_the_app_and_swipe_up_unlocks() {

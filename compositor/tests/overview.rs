@@ -10,28 +10,12 @@ use cirrus_compositor::input::Pointing;
 use cirrus_compositor::overview::OverviewLayout;
 use cirrus_compositor::{HeadlessSession, InjectedInput, spawn_headless};
 use cirrus_ui::shell::ShellLayout;
-use common::{TestApp, keep, match_ratio};
+use common::{TestApp, match_ratio, wait_until};
 
 const W: u32 = 720;
 const H: u32 = 1440;
 const FIRST: [u8; 3] = [0xe0, 0x30, 0x30];
 const SECOND: [u8; 3] = [0x30, 0xc0, 0x40];
-
-fn wait_until(session: &HeadlessSession, what: &str, name: &str, ok: impl Fn(&cirrus_compositor::Screenshot) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let shot = session.screenshot().unwrap_or_else(|e| panic!("screenshot: {e:#}"));
-        if ok(&shot) {
-            keep(&shot, name);
-            return;
-        }
-        if Instant::now() > deadline {
-            let path = keep(&shot, name);
-            panic!("{what}: not seen within 20 s, see {}", path.display());
-        }
-        std::thread::sleep(Duration::from_millis(30));
-    }
-}
 
 /// Swipe up from the bottom edge and rest before letting go.
 fn swipe_up_and_hold(session: &HeadlessSession) {

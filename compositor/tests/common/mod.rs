@@ -253,3 +253,20 @@ pub fn keep(shot: &cirrus_compositor::Screenshot, name: &str) -> std::path::Path
     }
     path
 }
+
+/// Takes screenshots until `ok` accepts one (kept as NAME.png), or fails after 20 s naming `what`.
+pub fn wait_until(session: &cirrus_compositor::HeadlessSession, what: &str, name: &str, ok: impl Fn(&cirrus_compositor::Screenshot) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let shot = session.screenshot().unwrap_or_else(|e| panic!("screenshot: {e:#}"));
+        if ok(&shot) {
+            keep(&shot, name);
+            return;
+        }
+        if Instant::now() > deadline {
+            let path = keep(&shot, name);
+            panic!("{what}: not seen within 20 s, see {}", path.display());
+        }
+        std::thread::sleep(Duration::from_millis(30));
+    }
+}
