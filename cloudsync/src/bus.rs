@@ -127,7 +127,12 @@ pub struct Control {
 
 impl Control {
     pub fn new(engine: Arc<Engine>) -> Arc<Self> {
-        Arc::new(Self { engine, wake: tokio::sync::Notify::new(), requested: AtomicBool::new(false), started: AtomicU64::new(0) })
+        Arc::new(Self {
+            engine,
+            wake: tokio::sync::Notify::new(),
+            requested: AtomicBool::new(false),
+            started: AtomicU64::new(0),
+        })
     }
 
     /// Asks the main loop for a cycle; returns the number it will have.
@@ -173,7 +178,9 @@ impl Sync1 {
 
     async fn sync_now(&self) -> fdo::Result<u64> {
         if self.control.engine.is_paused() {
-            return Err(failed("sync is paused: resume it first (cirrus sync resume)"));
+            return Err(failed(
+                "sync is paused: resume it first (cirrus sync resume)",
+            ));
         }
         Ok(self.control.request_cycle())
     }
@@ -182,7 +189,12 @@ impl Sync1 {
         let list = self.control.engine.conflicts().map_err(failed)?;
         Ok(list
             .into_iter()
-            .map(|c| ConflictEntry { path: c.path, copy: c.copy, device: c.device, time_ms: u64::try_from(c.time).unwrap_or(0) })
+            .map(|c| ConflictEntry {
+                path: c.path,
+                copy: c.copy,
+                device: c.device,
+                time_ms: u64::try_from(c.time).unwrap_or(0),
+            })
             .collect())
     }
 
@@ -196,7 +208,11 @@ impl Sync1 {
     }
 
     #[zbus(signal)]
-    pub async fn state_changed(emitter: &SignalEmitter<'_>, state: &str, detail: &str) -> zbus::Result<()>;
+    pub async fn state_changed(
+        emitter: &SignalEmitter<'_>,
+        state: &str,
+        detail: &str,
+    ) -> zbus::Result<()>;
 
     #[zbus(signal)]
     pub async fn progress(
@@ -208,11 +224,21 @@ impl Sync1 {
     ) -> zbus::Result<()>;
 
     #[zbus(signal)]
-    pub async fn cycle_finished(emitter: &SignalEmitter<'_>, cycle: u64, ok: bool, report: ReportCounts, error: &str) -> zbus::Result<()>;
+    pub async fn cycle_finished(
+        emitter: &SignalEmitter<'_>,
+        cycle: u64,
+        ok: bool,
+        report: ReportCounts,
+        error: &str,
+    ) -> zbus::Result<()>;
 }
 
 /// Client side of the interface (`cirrus sync`, settings, tests).
-#[zbus::proxy(interface = "org.cirrus.Sync1", default_service = "org.cirrus.Sync1", default_path = "/org/cirrus/Sync1")]
+#[zbus::proxy(
+    interface = "org.cirrus.Sync1",
+    default_service = "org.cirrus.Sync1",
+    default_path = "/org/cirrus/Sync1"
+)]
 pub trait Sync1Client {
     fn status(&self) -> zbus::Result<SyncStatus>;
     fn pause(&self) -> zbus::Result<()>;
@@ -223,9 +249,21 @@ pub trait Sync1Client {
     #[zbus(signal)]
     fn state_changed(&self, state: String, detail: String) -> zbus::Result<()>;
     #[zbus(signal)]
-    fn progress(&self, files_done: u64, files_total: u64, bytes_done: u64, bytes_total: u64) -> zbus::Result<()>;
+    fn progress(
+        &self,
+        files_done: u64,
+        files_total: u64,
+        bytes_done: u64,
+        bytes_total: u64,
+    ) -> zbus::Result<()>;
     #[zbus(signal)]
-    fn cycle_finished(&self, cycle: u64, ok: bool, report: ReportCounts, error: String) -> zbus::Result<()>;
+    fn cycle_finished(
+        &self,
+        cycle: u64,
+        ok: bool,
+        report: ReportCounts,
+        error: String,
+    ) -> zbus::Result<()>;
 }
 
 #[cfg(test)]
@@ -236,7 +274,10 @@ mod tests {
     /// The wire types documented in docs/sync.md and at the top of this file.
     #[test]
     fn wire_signatures_are_the_documented_ones() {
-        assert_eq!(SyncStatus::SIGNATURE.to_string(), "(ssxttttuasb(uuuuuuuuu)t)");
+        assert_eq!(
+            SyncStatus::SIGNATURE.to_string(),
+            "(ssxttttuasb(uuuuuuuuu)t)"
+        );
         assert_eq!(ConflictEntry::SIGNATURE.to_string(), "(ssst)");
         assert_eq!(ReportCounts::SIGNATURE.to_string(), "(uuuuuuuuu)");
     }

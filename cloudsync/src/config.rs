@@ -11,14 +11,22 @@ use serde::Deserialize;
 use crate::engine::EngineConfig;
 use crate::policy::Conditions;
 use crate::sign::Dialect;
-use crate::store::{HttpStore, HttpStoreConfig, LocalStore, ObjectStore, StoreError, http::Addressing};
+use crate::store::{
+    HttpStore, HttpStoreConfig, LocalStore, ObjectStore, StoreError, http::Addressing,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}: {source}")]
-    Parse { path: String, source: toml::de::Error },
+    Parse {
+        path: String,
+        source: toml::de::Error,
+    },
     #[error("backend: {0}")]
     Backend(String),
     #[error(transparent)]
@@ -138,8 +146,14 @@ impl Default for SyncConfig {
 
 impl SyncConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
-        toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.display().to_string(), source })
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.display().to_string(),
+            source,
+        })
     }
 
     pub fn engine_config(&self) -> EngineConfig {
@@ -164,11 +178,17 @@ impl SyncConfig {
     }
 
     /// The account key when encryption is on (created if missing: the bool says so).
-    pub fn cipher(&self) -> Result<Option<(Arc<crate::crypto::ContentCipher>, PathBuf, bool)>, ConfigError> {
+    pub fn cipher(
+        &self,
+    ) -> Result<Option<(Arc<crate::crypto::ContentCipher>, PathBuf, bool)>, ConfigError> {
         if !self.encryption.enabled {
             return Ok(None);
         }
-        let path = self.encryption.key_file.clone().unwrap_or_else(|| self.state_dir.join("account.key"));
+        let path = self
+            .encryption
+            .key_file
+            .clone()
+            .unwrap_or_else(|| self.state_dir.join("account.key"));
         let (cipher, created) = crate::crypto::ContentCipher::load_or_create(&path)?;
         Ok(Some((Arc::new(cipher), path, created)))
     }
@@ -176,26 +196,43 @@ impl SyncConfig {
     pub fn store(&self) -> Result<ObjectStore, ConfigError> {
         let remote = |dialect: Dialect, r: &Remote| -> Result<ObjectStore, ConfigError> {
             let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-            let access_key = r.access_key.clone().or_else(|| env("CIRRUS_SYNC_ACCESS_KEY")).ok_or_else(|| {
-                ConfigError::Backend("no access key: set backend.access_key or CIRRUS_SYNC_ACCESS_KEY".into())
-            })?;
-            let secret_key = r.secret_key.clone().or_else(|| env("CIRRUS_SYNC_SECRET_KEY")).ok_or_else(|| {
-                ConfigError::Backend("no secret key: set backend.secret_key or CIRRUS_SYNC_SECRET_KEY".into())
-            })?;
+            let access_key = r
+                .access_key
+                .clone()
+                .or_else(|| env("CIRRUS_SYNC_ACCESS_KEY"))
+                .ok_or_else(|| {
+                    ConfigError::Backend(
+                        "no access key: set backend.access_key or CIRRUS_SYNC_ACCESS_KEY".into(),
+                    )
+                })?;
+            let secret_key = r
+                .secret_key
+                .clone()
+                .or_else(|| env("CIRRUS_SYNC_SECRET_KEY"))
+                .ok_or_else(|| {
+                    ConfigError::Backend(
+                        "no secret key: set backend.secret_key or CIRRUS_SYNC_SECRET_KEY".into(),
+                    )
+                })?;
             let addressing = r.addressing.unwrap_or(match dialect {
                 Dialect::S3 => Addressing::Path,
                 Dialect::Oss => Addressing::VirtualHost,
             });
-            Ok(ObjectStore::Http(Arc::new(HttpStore::new(HttpStoreConfig {
-                dialect,
-                endpoint: r.endpoint.clone(),
-                bucket: r.bucket.clone(),
-                region: r.region.clone(),
-                addressing,
-                access_key,
-                secret_key,
-                session_token: r.session_token.clone().or_else(|| env("CIRRUS_SYNC_SESSION_TOKEN")),
-            })?)))
+            Ok(ObjectStore::Http(Arc::new(HttpStore::new(
+                HttpStoreConfig {
+                    dialect,
+                    endpoint: r.endpoint.clone(),
+                    bucket: r.bucket.clone(),
+                    region: r.region.clone(),
+                    addressing,
+                    access_key,
+                    secret_key,
+                    session_token: r
+                        .session_token
+                        .clone()
+                        .or_else(|| env("CIRRUS_SYNC_SESSION_TOKEN")),
+                },
+            )?)))
         };
         match &self.backend {
             Backend::Embedded { path } => {
@@ -233,12 +270,17 @@ mod tests {
             "#,
         )
         .unwrap();
-        assert!(matches!(&c.backend, Backend::Oss(r) if r.addressing == Some(Addressing::CustomDomain) && r.region == "cn-hangzhou"));
+        assert!(
+            matches!(&c.backend, Backend::Oss(r) if r.addressing == Some(Addressing::CustomDomain) && r.region == "cn-hangzhou")
+        );
         assert!(c.conditions.charging_only);
         assert_eq!(c.engine_config().bandwidth_limit, Some(1_000_000));
         assert!(toml::from_str::<SyncConfig>("bogus = 1").is_err());
         let d = SyncConfig::default();
-        assert_eq!((d.root.as_path(), d.state_dir.as_path()), (Path::new("/data/user/0"), Path::new("/data/system/sync")));
+        assert_eq!(
+            (d.root.as_path(), d.state_dir.as_path()),
+            (Path::new("/data/user/0"), Path::new("/data/system/sync"))
+        );
         assert!(matches!(d.backend, Backend::Embedded { path: None }) && !d.encryption.enabled);
     }
 }

@@ -38,15 +38,23 @@ pub const CIPHER_NAME: &str = "xchacha20poly1305-chunked-64k";
 #[derive(Debug, thiserror::Error)]
 pub enum CryptoError {
     #[error("account key {path}: {source}")]
-    KeyFile { path: String, source: std::io::Error },
+    KeyFile {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("account key {0} is not 64 hex digits (a 32-byte key)")]
     BadKey(String),
     #[error("{0}: not an encrypted object (or truncated)")]
     Format(String),
-    #[error("{0}: cannot be decrypted with this device's key (wrong key, or the object was tampered with)")]
+    #[error(
+        "{0}: cannot be decrypted with this device's key (wrong key, or the object was tampered with)"
+    )]
     Auth(String),
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// The account key and what is derived from it.
@@ -58,13 +66,16 @@ pub struct ContentCipher {
 
 impl std::fmt::Debug for ContentCipher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ContentCipher").field("key_id", &self.key_id).finish_non_exhaustive()
+        f.debug_struct("ContentCipher")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
     }
 }
 
 fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     // HMAC accepts keys of any length.
-    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
     for p in parts {
         m.update(p);
     }
@@ -76,17 +87,27 @@ impl ContentCipher {
         let enc = hmac(&key, &[b"cirrus-sync content key"]);
         let mac_key = hmac(&key, &[b"cirrus-sync tag key"]);
         let key_id = hex::encode(&hmac(&key, &[b"cirrus-sync key id"])[..8]);
-        Self { aead: XChaCha20Poly1305::new(Key::from_slice(&enc)), mac_key, key_id }
+        Self {
+            aead: XChaCha20Poly1305::new(Key::from_slice(&enc)),
+            mac_key,
+            key_id,
+        }
     }
 
     /// Reads the key file (64 hex digits), creating it with a fresh random key (mode 0600) if it
     /// does not exist. Returns whether it was created.
     pub fn load_or_create(path: &Path) -> Result<(Self, bool), CryptoError> {
-        let err = |source| CryptoError::KeyFile { path: path.display().to_string(), source };
+        let err = |source| CryptoError::KeyFile {
+            path: path.display().to_string(),
+            source,
+        };
         match std::fs::read_to_string(path) {
             Ok(text) => {
-                let bytes = hex::decode(text.trim()).map_err(|_| CryptoError::BadKey(path.display().to_string()))?;
-                let key: [u8; 32] = bytes.try_into().map_err(|_| CryptoError::BadKey(path.display().to_string()))?;
+                let bytes = hex::decode(text.trim())
+                    .map_err(|_| CryptoError::BadKey(path.display().to_string()))?;
+                let key: [u8; 32] = bytes
+                    .try_into()
+                    .map_err(|_| CryptoError::BadKey(path.display().to_string()))?;
                 Ok((Self::from_key(key), false))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -95,8 +116,14 @@ impl ContentCipher {
                 if let Some(dir) = path.parent() {
                     std::fs::create_dir_all(dir).map_err(err)?;
                 }
-                let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(err)?;
-                f.write_all(format!("{}\n", hex::encode(key)).as_bytes()).map_err(err)?;
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(path)
+                    .map_err(err)?;
+                f.write_all(format!("{}\n", hex::encode(key)).as_bytes())
+                    .map_err(err)?;
                 f.sync_all().map_err(err)?;
                 Ok((Self::from_key(key), true))
             }
@@ -136,7 +163,13 @@ impl ContentCipher {
     }
 
     /// Seals the chunks of `plain`, which starts at chunk `first_chunk` of the object.
-    fn seal_chunks(&self, header: &[u8; HEADER], first_chunk: u64, plain: &[u8], out: &mut Vec<u8>) {
+    fn seal_chunks(
+        &self,
+        header: &[u8; HEADER],
+        first_chunk: u64,
+        plain: &[u8],
+        out: &mut Vec<u8>,
+    ) {
         let base: [u8; 24] = header[4..28].try_into().unwrap_or([0; 24]);
         let mut chunks: Vec<&[u8]> = plain.chunks(CHUNK as usize).collect();
         if chunks.is_empty() {
@@ -147,7 +180,11 @@ impl ContentCipher {
             out.extend_from_slice(chunk);
             let tag = self
                 .aead
-                .encrypt_in_place_detached(&Self::nonce(&base, first_chunk + i as u64), header, &mut out[start..])
+                .encrypt_in_place_detached(
+                    &Self::nonce(&base, first_chunk + i as u64),
+                    header,
+                    &mut out[start..],
+                )
                 .unwrap_or_else(|_| unreachable!("XChaCha20-Poly1305 seals any chunk of 64 KiB"));
             out.extend_from_slice(&tag);
         }
@@ -168,9 +205,12 @@ impl ContentCipher {
     /// [`CHUNK`]) of a `total`-byte file; the first part carries the header.
     pub fn seal_part(&self, upload_id: &str, offset: u64, total: u64, plain: &[u8]) -> Vec<u8> {
         let mut base = [0u8; 24];
-        base.copy_from_slice(&hmac(&self.mac_key, &[b"multipart nonce", upload_id.as_bytes()])[..24]);
+        base.copy_from_slice(
+            &hmac(&self.mac_key, &[b"multipart nonce", upload_id.as_bytes()])[..24],
+        );
         let header = Self::header(&base, total);
-        let mut out = Vec::with_capacity(plain.len() + HEADER + TAG * (plain.len() / CHUNK as usize + 1));
+        let mut out =
+            Vec::with_capacity(plain.len() + HEADER + TAG * (plain.len() / CHUNK as usize + 1));
         if offset == 0 {
             out.extend_from_slice(&header);
         }
@@ -189,20 +229,37 @@ impl ContentCipher {
     pub fn open_file(&self, name: &str, src: &Path, dst: &Path) -> Result<String, CryptoError> {
         let io = |p: &Path| {
             let p: PathBuf = p.to_path_buf();
-            move |source| CryptoError::Io { path: p.display().to_string(), source }
+            move |source| CryptoError::Io {
+                path: p.display().to_string(),
+                source,
+            }
         };
-        let mut input = std::io::BufReader::with_capacity(256 * 1024, std::fs::File::open(src).map_err(io(src))?);
+        let mut input = std::io::BufReader::with_capacity(
+            256 * 1024,
+            std::fs::File::open(src).map_err(io(src))?,
+        );
         let file = std::fs::File::create(dst).map_err(io(dst))?;
         let mut output = std::io::BufWriter::with_capacity(256 * 1024, file);
         let sha = self.open_stream(name, &mut input, &mut output)?;
-        let file = output.into_inner().map_err(|e| CryptoError::Io { path: dst.display().to_string(), source: e.into_error() })?;
+        let file = output.into_inner().map_err(|e| CryptoError::Io {
+            path: dst.display().to_string(),
+            source: e.into_error(),
+        })?;
         file.sync_all().map_err(io(dst))?;
         Ok(sha)
     }
 
-    fn open_stream(&self, name: &str, input: &mut impl Read, output: &mut impl Write) -> Result<String, CryptoError> {
+    fn open_stream(
+        &self,
+        name: &str,
+        input: &mut impl Read,
+        output: &mut impl Write,
+    ) -> Result<String, CryptoError> {
         let format = || CryptoError::Format(name.to_owned());
-        let out_err = |source| CryptoError::Io { path: name.to_owned(), source };
+        let out_err = |source| CryptoError::Io {
+            path: name.to_owned(),
+            source,
+        };
         let mut header = [0u8; HEADER];
         input.read_exact(&mut header).map_err(|_| format())?;
         if &header[..4] != MAGIC {
@@ -253,12 +310,22 @@ mod tests {
     #[test]
     fn whole_objects_round_trip_and_hide_the_plaintext() {
         let c = ContentCipher::from_key([7; 32]);
-        for len in [0, 1, CHUNK as usize - 1, CHUNK as usize, CHUNK as usize + 1, 3 * CHUNK as usize + 5] {
+        for len in [
+            0,
+            1,
+            CHUNK as usize - 1,
+            CHUNK as usize,
+            CHUNK as usize + 1,
+            3 * CHUNK as usize + 5,
+        ] {
             let plain = data(len);
             let sealed = c.seal(&plain);
             assert_eq!(sealed.len() as u64, ContentCipher::sealed_len(len as u64));
             if len >= 16 {
-                assert!(!sealed.windows(16).any(|w| w == &plain[..16]), "plaintext visible in the sealed object");
+                assert!(
+                    !sealed.windows(16).any(|w| w == &plain[..16]),
+                    "plaintext visible in the sealed object"
+                );
             }
             assert_eq!(c.open("x", &sealed).unwrap(), plain);
             assert_ne!(c.seal(&plain), sealed, "nonce reused");
@@ -275,10 +342,21 @@ mod tests {
             .enumerate()
             .flat_map(|(i, p)| c.seal_part("upload-1", (i * part) as u64, plain.len() as u64, p))
             .collect();
-        assert_eq!(sealed.len() as u64, ContentCipher::sealed_len(plain.len() as u64));
+        assert_eq!(
+            sealed.len() as u64,
+            ContentCipher::sealed_len(plain.len() as u64)
+        );
         assert_eq!(c.open("x", &sealed).unwrap(), plain);
         // A resumed upload re-seals a part identically.
-        assert_eq!(c.seal_part("upload-1", part as u64, plain.len() as u64, &plain[part..2 * part]), sealed[HEADER + part + 2 * TAG..HEADER + 2 * part + 4 * TAG]);
+        assert_eq!(
+            c.seal_part(
+                "upload-1",
+                part as u64,
+                plain.len() as u64,
+                &plain[part..2 * part]
+            ),
+            sealed[HEADER + part + 2 * TAG..HEADER + 2 * part + 4 * TAG]
+        );
     }
 
     #[test]
@@ -288,15 +366,24 @@ mod tests {
         assert_ne!(c.key_id(), other.key_id());
         assert_ne!(c.tag("ab"), other.tag("ab"));
         let sealed = c.seal(&data(200_000));
-        assert!(matches!(other.open("x", &sealed), Err(CryptoError::Auth(_))));
+        assert!(matches!(
+            other.open("x", &sealed),
+            Err(CryptoError::Auth(_))
+        ));
         let mut flipped = sealed.clone();
         flipped[HEADER + 70_000] ^= 1;
         assert!(matches!(c.open("x", &flipped), Err(CryptoError::Auth(_))));
-        assert!(matches!(c.open("x", &sealed[..sealed.len() - 1]), Err(CryptoError::Format(_))));
+        assert!(matches!(
+            c.open("x", &sealed[..sealed.len() - 1]),
+            Err(CryptoError::Format(_))
+        ));
         let mut longer = sealed.clone();
         longer.push(0);
         assert!(matches!(c.open("x", &longer), Err(CryptoError::Format(_))));
-        assert!(matches!(c.open("x", b"plain text"), Err(CryptoError::Format(_))));
+        assert!(matches!(
+            c.open("x", b"plain text"),
+            Err(CryptoError::Format(_))
+        ));
         // Changing the size in the header breaks every chunk's authentication.
         let mut resized = sealed;
         resized[28] ^= 1;
@@ -310,11 +397,17 @@ mod tests {
         let p = t.path().join("keys/account.key");
         let (a, created) = ContentCipher::load_or_create(&p).unwrap();
         assert!(created);
-        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         let (b, created) = ContentCipher::load_or_create(&p).unwrap();
         assert!(!created);
         assert_eq!(a.key_id(), b.key_id());
         std::fs::write(&p, "not hex").unwrap();
-        assert!(matches!(ContentCipher::load_or_create(&p), Err(CryptoError::BadKey(_))));
+        assert!(matches!(
+            ContentCipher::load_or_create(&p),
+            Err(CryptoError::BadKey(_))
+        ));
     }
 }

@@ -41,14 +41,20 @@ impl Signals {
     }
     async fn progress(&self, s: &Status) {
         if let Some(e) = self.emitter() {
-            let _ = Sync1::progress(&e, s.files_done, s.files_total, s.bytes_done, s.bytes_total).await;
+            let _ =
+                Sync1::progress(&e, s.files_done, s.files_total, s.bytes_done, s.bytes_total).await;
         }
     }
 }
 
 /// Runs until the change watcher and the process end. `bus` is the connection serving
 /// [`Sync1`] (signals are sent on it), or `None` to run without the interface.
-pub async fn run(control: Arc<Control>, cfg: LoopConfig, mut changes: UnboundedReceiver<()>, bus: Option<zbus::Connection>) {
+pub async fn run(
+    control: Arc<Control>,
+    cfg: LoopConfig,
+    mut changes: UnboundedReceiver<()>,
+    bus: Option<zbus::Connection>,
+) {
     let engine = control.engine.clone();
     let signals = Signals(bus);
     let mut last_state = None;
@@ -59,7 +65,11 @@ pub async fn run(control: Arc<Control>, cfg: LoopConfig, mut changes: UnboundedR
         if engine.is_paused() {
             engine.set_waiting(None);
         } else {
-            let blocked = if forced { Ok(()) } else { cfg.conditions.check() };
+            let blocked = if forced {
+                Ok(())
+            } else {
+                cfg.conditions.check()
+            };
             match blocked {
                 Err(reason) => {
                     engine.set_waiting(Some(&reason.to_string()));

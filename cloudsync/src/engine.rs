@@ -37,7 +37,10 @@ pub enum SyncError {
     #[error(transparent)]
     State(#[from] state::StateError),
     #[error("local file {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("journal segment {key} is unreadable: {reason}")]
     Journal { key: String, reason: String },
     #[error("{0} transfer(s) failed in this cycle; first: {1}")]
@@ -52,7 +55,10 @@ pub enum SyncError {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SyncError + '_ {
-    move |source| SyncError::Io { path: path.display().to_string(), source }
+    move |source| SyncError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 /// Engine settings.
@@ -163,13 +169,39 @@ pub struct Status {
 
 #[derive(Debug, Clone)]
 enum Action {
-    Upload { path: String, sha: String, size: u64, vv: VersionVector, conflict: Option<ConflictCopy> },
-    Copy { from: String, path: String, sha: String, size: u64, vv: VersionVector },
-    Download { rec: Record, expect_local: Option<LocalFile> },
-    DeleteLocal { rec: Record, expect_local: LocalFile },
-    DeleteRemote { path: String, vv: VersionVector },
-    Adopt { rec: Record },
-    Repair { ours: Record, loser: Record },
+    Upload {
+        path: String,
+        sha: String,
+        size: u64,
+        vv: VersionVector,
+        conflict: Option<ConflictCopy>,
+    },
+    Copy {
+        from: String,
+        path: String,
+        sha: String,
+        size: u64,
+        vv: VersionVector,
+    },
+    Download {
+        rec: Record,
+        expect_local: Option<LocalFile>,
+    },
+    DeleteLocal {
+        rec: Record,
+        expect_local: LocalFile,
+    },
+    DeleteRemote {
+        path: String,
+        vv: VersionVector,
+    },
+    Adopt {
+        rec: Record,
+    },
+    Repair {
+        ours: Record,
+        loser: Record,
+    },
 }
 
 impl Action {
@@ -220,7 +252,12 @@ fn now_ms() -> i64 {
 }
 
 fn stat_of(md: &std::fs::Metadata, sha256: String) -> LocalFile {
-    LocalFile { size: md.len(), mtime_ns: md.mtime() * 1_000_000_000 + md.mtime_nsec(), ino: md.ino(), sha256 }
+    LocalFile {
+        size: md.len(),
+        mtime_ns: md.mtime() * 1_000_000_000 + md.mtime_nsec(),
+        ino: md.ino(),
+        sha256,
+    }
 }
 
 fn same_stat(a: &LocalFile, b: &LocalFile) -> bool {
@@ -232,7 +269,8 @@ impl Engine {
     pub fn open(mut cfg: EngineConfig, store: ObjectStore) -> Result<Self, SyncError> {
         if cfg.cipher.is_some() {
             // Sealed parts must start on chunk boundaries.
-            cfg.part_size = cfg.part_size.div_ceil(crate::crypto::CHUNK).max(1) * crate::crypto::CHUNK;
+            cfg.part_size =
+                cfg.part_size.div_ceil(crate::crypto::CHUNK).max(1) * crate::crypto::CHUNK;
         }
         std::fs::create_dir_all(&cfg.state_dir).map_err(io(&cfg.state_dir))?;
         std::fs::create_dir_all(&cfg.root).map_err(io(&cfg.root))?;
@@ -255,7 +293,11 @@ impl Engine {
             db: Arc::new(db),
             device,
             status: std::sync::Mutex::new(Status {
-                state: if paused { SyncState::Paused } else { SyncState::Idle },
+                state: if paused {
+                    SyncState::Paused
+                } else {
+                    SyncState::Idle
+                },
                 ..Default::default()
             }),
             confirm_deletes: AtomicBool::new(false),
@@ -294,11 +336,21 @@ impl Engine {
             return Ok(());
         }
         let key = format!("{META_PREFIX}encryption.json");
-        let marker = match retry(&self.cfg.retry, &key, async || self.store.get_bytes(&key).await).await {
-            Ok(body) => Some(serde_json::from_slice::<EncryptionMarker>(&body).map_err(|e| SyncError::Journal { key: key.clone(), reason: e.to_string() })?),
-            Err(StoreError::NotFound(_)) => None,
-            Err(e) => return Err(e.into()),
-        };
+        let marker =
+            match retry(&self.cfg.retry, &key, async || {
+                self.store.get_bytes(&key).await
+            })
+            .await
+            {
+                Ok(body) => Some(serde_json::from_slice::<EncryptionMarker>(&body).map_err(
+                    |e| SyncError::Journal {
+                        key: key.clone(),
+                        reason: e.to_string(),
+                    },
+                )?),
+                Err(StoreError::NotFound(_)) => None,
+                Err(e) => return Err(e.into()),
+            };
         match (&self.cfg.cipher, marker) {
             (None, None) => {}
             (Some(c), Some(m)) if m.key_id == c.key_id() && m.cipher == CIPHER_NAME => {}
@@ -318,15 +370,31 @@ impl Engine {
             }
             (Some(c), None) => {
                 let journals = format!("{META_PREFIX}journal/");
-                let existing = retry(&self.cfg.retry, &journals, async || self.store.list(&journals, None).await).await?;
+                let existing = retry(&self.cfg.retry, &journals, async || {
+                    self.store.list(&journals, None).await
+                })
+                .await?;
                 if !existing.is_empty() {
                     return Err(SyncError::EncryptionMismatch(
                         "the bucket already holds unencrypted synced data: encryption can only be turned on for a new bucket; nothing was synced".into(),
                     ));
                 }
-                let body = Bytes::from(serde_json::to_vec(&EncryptionMarker { format: 1, cipher: CIPHER_NAME.into(), key_id: c.key_id().into() }).map_err(|e| SyncError::Journal { key: key.clone(), reason: e.to_string() })?);
+                let body = Bytes::from(
+                    serde_json::to_vec(&EncryptionMarker {
+                        format: 1,
+                        cipher: CIPHER_NAME.into(),
+                        key_id: c.key_id().into(),
+                    })
+                    .map_err(|e| SyncError::Journal {
+                        key: key.clone(),
+                        reason: e.to_string(),
+                    })?,
+                );
                 let sha = crate::integrity::sha256_hex(&body);
-                retry(&self.cfg.retry, &key, async || self.store.put(&key, body.clone(), &sha).await).await?;
+                retry(&self.cfg.retry, &key, async || {
+                    self.store.put(&key, body.clone(), &sha).await
+                })
+                .await?;
                 tracing::info!(key_id = c.key_id(), "bucket marked as end-to-end encrypted");
             }
         }
@@ -340,7 +408,10 @@ impl Engine {
         &self.cfg
     }
     pub fn status(&self) -> Status {
-        self.status.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
     /// Shows that the engine waits for a policy condition (`Some(reason)`), or no longer does.
     pub fn set_waiting(&self, reason: Option<&str>) {
@@ -369,7 +440,11 @@ impl Engine {
         self.paused.store(paused, Ordering::SeqCst);
         self.update_status(|s| {
             if s.state != SyncState::Syncing {
-                s.state = if paused { SyncState::Paused } else { SyncState::Idle };
+                s.state = if paused {
+                    SyncState::Paused
+                } else {
+                    SyncState::Idle
+                };
                 s.detail.clear();
             }
         });
@@ -412,7 +487,11 @@ impl Engine {
         let result = self.cycle_inner().await;
         let paused = self.is_paused();
         self.update_status(|s| {
-            s.state = if paused { SyncState::Paused } else { SyncState::Idle };
+            s.state = if paused {
+                SyncState::Paused
+            } else {
+                SyncState::Idle
+            };
             s.cycles_finished += 1;
             match &result {
                 Ok(r) => {
@@ -442,7 +521,10 @@ impl Engine {
             let root = self.cfg.root.clone();
             tokio::task::spawn_blocking(move || scan_local(&root, &db))
                 .await
-                .map_err(|e| SyncError::Io { path: "scan".into(), source: std::io::Error::other(e) })??
+                .map_err(|e| SyncError::Io {
+                    path: "scan".into(),
+                    source: std::io::Error::other(e),
+                })??
         };
         let synced = self.db.synced()?;
         let remote = self.db.remote()?;
@@ -461,21 +543,22 @@ impl Engine {
         for phase in [main, deletes] {
             for batch in phase.chunks(self.cfg.batch_size.max(1)) {
                 let scan = &scan;
-                let results: Vec<(Action, Result<Outcome, SyncError>)> = stream::iter(batch.iter().cloned())
-                    .map(|a| async move {
-                        if self.is_paused() {
-                            return (a, Err(SyncError::Paused));
-                        }
-                        let r = self.execute(&a, scan).await;
-                        self.update_status(|s| {
-                            s.files_done += 1;
-                            s.bytes_done += a.bytes();
-                        });
-                        (a, r)
-                    })
-                    .buffer_unordered(self.cfg.parallelism.max(1))
-                    .collect()
-                    .await;
+                let results: Vec<(Action, Result<Outcome, SyncError>)> =
+                    stream::iter(batch.iter().cloned())
+                        .map(|a| async move {
+                            if self.is_paused() {
+                                return (a, Err(SyncError::Paused));
+                            }
+                            let r = self.execute(&a, scan).await;
+                            self.update_status(|s| {
+                                s.files_done += 1;
+                                s.bytes_done += a.bytes();
+                            });
+                            (a, r)
+                        })
+                        .buffer_unordered(self.cfg.parallelism.max(1))
+                        .collect()
+                        .await;
                 let mut outcomes = Vec::new();
                 for (action, r) in results {
                     match r {
@@ -496,7 +579,10 @@ impl Engine {
         report.failed = failures.len();
         report.skipped = skipped;
         if skipped > 0 {
-            tracing::info!(skipped, "paused during the cycle; the rest waits for resume");
+            tracing::info!(
+                skipped,
+                "paused during the cycle; the rest waits for resume"
+            );
         }
         if let Some(first) = failures.first() {
             return Err(SyncError::Partial(failures.len(), first.clone()));
@@ -509,11 +595,14 @@ impl Engine {
         if self.db.get_meta("registered")?.is_some() {
             return Ok(());
         }
-        let body = serde_json::json!({ "device": self.device, "registered_ms": now_ms() }).to_string();
+        let body =
+            serde_json::json!({ "device": self.device, "registered_ms": now_ms() }).to_string();
         let body = Bytes::from(body);
         let sha = crate::integrity::sha256_hex(&body);
         retry(&self.cfg.retry, "register device", async || {
-            self.store.put(&journal::device_key(&self.device), body.clone(), &sha).await
+            self.store
+                .put(&journal::device_key(&self.device), body.clone(), &sha)
+                .await
         })
         .await?;
         self.db.set_meta("registered", "1")?;
@@ -526,7 +615,10 @@ impl Engine {
             let key = journal::segment_key(&self.device, seq);
             let body = self.seal_meta(Bytes::from(body));
             let sha = crate::integrity::sha256_hex(&body);
-            retry(&self.cfg.retry, &key, async || self.store.put(&key, body.clone(), &sha).await).await?;
+            retry(&self.cfg.retry, &key, async || {
+                self.store.put(&key, body.clone(), &sha).await
+            })
+            .await?;
             self.db.remove_pending_segment(seq)?;
         }
         Ok(())
@@ -535,28 +627,49 @@ impl Engine {
     /// Reads the new journal segments of every other device into the remote view.
     async fn pull_remote(&self) -> Result<(), SyncError> {
         let devices_prefix = format!("{META_PREFIX}devices/");
-        let devices = retry(&self.cfg.retry, "list devices", async || self.store.list(&devices_prefix, None).await).await?;
+        let devices = retry(&self.cfg.retry, "list devices", async || {
+            self.store.list(&devices_prefix, None).await
+        })
+        .await?;
         for d in devices {
-            let Some(device) = d.key.strip_prefix(&devices_prefix).and_then(|k| k.strip_suffix(".json")) else { continue };
+            let Some(device) = d
+                .key
+                .strip_prefix(&devices_prefix)
+                .and_then(|k| k.strip_suffix(".json"))
+            else {
+                continue;
+            };
             if device == self.device {
                 continue;
             }
             let prefix = journal::journal_prefix(device);
             let cursor = self.db.cursor(device)?;
-            let keys = retry(&self.cfg.retry, &prefix, async || self.store.list(&prefix, cursor.as_deref()).await).await?;
+            let keys = retry(&self.cfg.retry, &prefix, async || {
+                self.store.list(&prefix, cursor.as_deref()).await
+            })
+            .await?;
             if keys.is_empty() {
                 continue;
             }
             let segments: Vec<Result<(String, Segment), SyncError>> = stream::iter(keys)
                 .map(|k| async move {
-                    let mut body = retry(&self.cfg.retry, &k.key, async || self.store.get_bytes(&k.key).await).await?;
+                    let mut body = retry(&self.cfg.retry, &k.key, async || {
+                        self.store.get_bytes(&k.key).await
+                    })
+                    .await?;
                     if let Some(c) = &self.cfg.cipher {
                         body = Bytes::from(c.open(&k.key, &body)?);
                     }
-                    let seg: Segment = serde_json::from_slice(&body)
-                        .map_err(|e| SyncError::Journal { key: k.key.clone(), reason: e.to_string() })?;
+                    let seg: Segment =
+                        serde_json::from_slice(&body).map_err(|e| SyncError::Journal {
+                            key: k.key.clone(),
+                            reason: e.to_string(),
+                        })?;
                     if seg.format != journal::FORMAT {
-                        return Err(SyncError::Journal { key: k.key, reason: format!("format {} unknown", seg.format) });
+                        return Err(SyncError::Journal {
+                            key: k.key,
+                            reason: format!("format {} unknown", seg.format),
+                        });
                     }
                     Ok((k.key, seg))
                 })
@@ -570,7 +683,8 @@ impl Engine {
             self.db.transaction(|tx| {
                 for (key, seg) in &ok {
                     for rec in &seg.records {
-                        let merged = RemoteEntry::merge(state::tx::get_remote(tx, &rec.path)?, rec.clone());
+                        let merged =
+                            RemoteEntry::merge(state::tx::get_remote(tx, &rec.path)?, rec.clone());
                         state::tx::set_remote(tx, &rec.path, &merged)?;
                     }
                     state::tx::set_cursor(tx, device, key)?;
@@ -601,7 +715,12 @@ impl Engine {
         confirmed: bool,
     ) -> Result<(Vec<Action>, Vec<Action>, CycleReport), SyncError> {
         let me = self.device.as_str();
-        let mut paths: Vec<&String> = scan.files.keys().chain(synced.keys()).chain(remote.keys()).collect();
+        let mut paths: Vec<&String> = scan
+            .files
+            .keys()
+            .chain(synced.keys())
+            .chain(remote.keys())
+            .collect();
         paths.sort();
         paths.dedup();
         let mut main = Vec::new();
@@ -639,9 +758,11 @@ impl Engine {
                             vv: base_vv.bumped(me),
                             conflict: None,
                         }),
-                        None if s_sha.is_some() => {
-                            remote_deletes.push((path.clone(), base_vv.bumped(me), s_sha.unwrap_or_default().to_owned()))
-                        }
+                        None if s_sha.is_some() => remote_deletes.push((
+                            path.clone(),
+                            base_vv.bumped(me),
+                            s_sha.unwrap_or_default().to_owned(),
+                        )),
                         None => {}
                     }
                 } else if let (Some(r), Some(s)) = (r, s)
@@ -651,7 +772,10 @@ impl Engine {
                     && r.current.sha256.is_some()
                     && s.vv == r.current.vv
                 {
-                    main.push(Action::Repair { ours: r.current.clone(), loser: loser.clone() });
+                    main.push(Action::Repair {
+                        ours: r.current.clone(),
+                        loser: loser.clone(),
+                    });
                 }
                 continue;
             }
@@ -659,23 +783,34 @@ impl Engine {
             let rcur = &r.current;
             let synced_included = match s {
                 None => true,
-                Some(s) => matches!(
-                    s.vv.compare(&rcur.vv),
-                    journal::Causality::Before | journal::Causality::Equal
-                ) || s.sha256 == rcur.sha256,
+                Some(s) => {
+                    matches!(
+                        s.vv.compare(&rcur.vv),
+                        journal::Causality::Before | journal::Causality::Equal
+                    ) || s.sha256 == rcur.sha256
+                }
             };
             if l_sha == rcur.sha256.as_deref() {
                 main.push(Action::Adopt { rec: rcur.clone() });
             } else if !lc && synced_included {
                 match (&rcur.sha256, l) {
-                    (None, Some(f)) => local_deletes.push(Action::DeleteLocal { rec: rcur.clone(), expect_local: f.clone() }),
+                    (None, Some(f)) => local_deletes.push(Action::DeleteLocal {
+                        rec: rcur.clone(),
+                        expect_local: f.clone(),
+                    }),
                     (None, None) => main.push(Action::Adopt { rec: rcur.clone() }),
-                    (Some(_), _) => main.push(Action::Download { rec: rcur.clone(), expect_local: l.cloned() }),
+                    (Some(_), _) => main.push(Action::Download {
+                        rec: rcur.clone(),
+                        expect_local: l.cloned(),
+                    }),
                 }
             } else {
                 // Local content that the remote version does not include.
                 match (l, &rcur.sha256) {
-                    (None, Some(_)) => main.push(Action::Download { rec: rcur.clone(), expect_local: None }),
+                    (None, Some(_)) => main.push(Action::Download {
+                        rec: rcur.clone(),
+                        expect_local: None,
+                    }),
                     (None, None) => main.push(Action::Adopt { rec: rcur.clone() }),
                     (Some(f), None) => main.push(Action::Upload {
                         path: path.clone(),
@@ -702,9 +837,17 @@ impl Engine {
                             sha: f.sha256.clone(),
                             size: f.size,
                             vv: VersionVector::default().bumped(me),
-                            conflict: Some(ConflictCopy { path: path.clone(), copy, device: me.to_owned(), time }),
+                            conflict: Some(ConflictCopy {
+                                path: path.clone(),
+                                copy,
+                                device: me.to_owned(),
+                                time,
+                            }),
                         });
-                        main.push(Action::Download { rec: rcur.clone(), expect_local: None });
+                        main.push(Action::Download {
+                            rec: rcur.clone(),
+                            expect_local: None,
+                        });
                     }
                 }
             }
@@ -717,7 +860,13 @@ impl Engine {
         }
         let mut renamed = vec![false; remote_deletes.len()];
         for a in main.iter_mut() {
-            if let Action::Upload { path, sha, size, vv, conflict: None } = a
+            if let Action::Upload {
+                path,
+                sha,
+                size,
+                vv,
+                conflict: None,
+            } = a
                 && !synced.contains_key(path.as_str())
                 && let Some(cands) = vanished.get_mut(sha.as_str())
                 && let Some(i) = cands.pop()
@@ -735,20 +884,33 @@ impl Engine {
 
         // Mass-delete guard (renames are not deletions).
         let live = synced.values().filter(|r| !r.is_tombstone()).count();
-        let limit = ((live as f64 * self.cfg.mass_delete_share) as usize).max(self.cfg.mass_delete_min);
+        let limit =
+            ((live as f64 * self.cfg.mass_delete_share) as usize).max(self.cfg.mass_delete_min);
         let outgoing = renamed.iter().filter(|r| !**r).count();
         let mut deletes: Vec<Action> = Vec::new();
         if outgoing > limit && !confirmed {
-            tracing::warn!(count = outgoing, limit, "mass-delete guard: local deletions held until confirmed");
+            tracing::warn!(
+                count = outgoing,
+                limit,
+                "mass-delete guard: local deletions held until confirmed"
+            );
             report.held_deletes += outgoing;
             deletes.extend(
-                remote_deletes.iter().zip(&renamed).filter(|(_, r)| **r).map(|((p, vv, _), _)| Action::DeleteRemote {
-                    path: p.clone(),
-                    vv: vv.clone(),
-                }),
+                remote_deletes
+                    .iter()
+                    .zip(&renamed)
+                    .filter(|(_, r)| **r)
+                    .map(|((p, vv, _), _)| Action::DeleteRemote {
+                        path: p.clone(),
+                        vv: vv.clone(),
+                    }),
             );
         } else {
-            deletes.extend(remote_deletes.into_iter().map(|(path, vv, _)| Action::DeleteRemote { path, vv }));
+            deletes.extend(
+                remote_deletes
+                    .into_iter()
+                    .map(|(path, vv, _)| Action::DeleteRemote { path, vv }),
+            );
         }
         // Remote deletions applied here: a local copy moved by a remote rename is not a deletion.
         let incoming: HashSet<&str> = main
@@ -763,7 +925,11 @@ impl Engine {
             .filter(|a| matches!(a, Action::DeleteLocal { expect_local, .. } if !incoming.contains(expect_local.sha256.as_str())))
             .count();
         if true_local_deletes > limit && !confirmed {
-            tracing::warn!(count = true_local_deletes, limit, "mass-delete guard: remote deletions held until confirmed");
+            tracing::warn!(
+                count = true_local_deletes,
+                limit,
+                "mass-delete guard: remote deletions held until confirmed"
+            );
             report.held_deletes += true_local_deletes;
             deletes.extend(local_deletes.into_iter().filter(
                 |a| matches!(a, Action::DeleteLocal { expect_local, .. } if incoming.contains(expect_local.sha256.as_str())),
@@ -778,14 +944,26 @@ impl Engine {
         let mut out = Outcome::default();
         match action {
             Action::Adopt { rec } => out.synced.push(rec.clone()),
-            Action::Upload { path, sha, size, vv, conflict } => {
+            Action::Upload {
+                path,
+                sha,
+                size,
+                vv,
+                conflict,
+            } => {
                 self.upload(path, sha, *size).await?;
                 let rec = self.record(path, Some(sha.clone()), *size, vv.clone());
                 out.records.push(rec.clone());
                 out.synced.push(rec);
                 out.conflicts.extend(conflict.clone());
             }
-            Action::Copy { from, path, sha, size, vv } => {
+            Action::Copy {
+                from,
+                path,
+                sha,
+                size,
+                vv,
+            } => {
                 let copied = retry(&self.cfg.retry, path, async || {
                     self.store.copy(from, path).await?;
                     Ok(self.store.head(path).await?.and_then(|m| m.sha256))
@@ -801,7 +979,10 @@ impl Engine {
                 out.synced.push(rec);
             }
             Action::DeleteRemote { path, vv } => {
-                retry(&self.cfg.retry, path, async || self.store.delete(path).await).await?;
+                retry(&self.cfg.retry, path, async || {
+                    self.store.delete(path).await
+                })
+                .await?;
                 let rec = self.record(path, None, 0, vv.clone());
                 out.records.push(rec.clone());
                 out.synced.push(rec);
@@ -827,14 +1008,25 @@ impl Engine {
                 out.synced.push(rec.clone());
             }
             Action::Repair { ours, loser } => {
-                let head = retry(&self.cfg.retry, &ours.path, async || self.store.head(&ours.path).await).await?;
+                let head = retry(&self.cfg.retry, &ours.path, async || {
+                    self.store.head(&ours.path).await
+                })
+                .await?;
                 let in_bucket = head.and_then(|m| m.sha256);
                 let tag = |s: &Option<String>| s.as_deref().map(|s| self.object_tag(s));
                 if in_bucket != tag(&ours.sha256) {
                     if in_bucket.is_some() && in_bucket == tag(&loser.sha256) {
                         let copy = journal::conflict_path(&ours.path, &loser.device, loser.time);
-                        retry(&self.cfg.retry, &copy, async || self.store.copy(&ours.path, &copy).await).await?;
-                        out.records.push(self.record(&copy, loser.sha256.clone(), loser.size, VersionVector::default().bumped(&self.device)));
+                        retry(&self.cfg.retry, &copy, async || {
+                            self.store.copy(&ours.path, &copy).await
+                        })
+                        .await?;
+                        out.records.push(self.record(
+                            &copy,
+                            loser.sha256.clone(),
+                            loser.size,
+                            VersionVector::default().bumped(&self.device),
+                        ));
                     }
                     if let (Some(sha), Some(local)) = (&ours.sha256, scan.files.get(&ours.path))
                         && &local.sha256 == sha
@@ -850,7 +1042,14 @@ impl Engine {
     }
 
     fn record(&self, path: &str, sha256: Option<String>, size: u64, vv: VersionVector) -> Record {
-        Record { path: path.to_owned(), sha256, size, vv, device: self.device.clone(), time: now_ms() }
+        Record {
+            path: path.to_owned(),
+            sha256,
+            size,
+            vv,
+            device: self.device.clone(),
+            time: now_ms(),
+        }
     }
 
     /// Uploads a local file, checking it still has the content the scan hashed.
@@ -862,7 +1061,10 @@ impl Engine {
         let _mem = self.acquire_memory(size).await;
         let data = Bytes::from(tokio::fs::read(&full).await.map_err(io(&full))?);
         if crate::integrity::sha256_hex(&data) != sha {
-            return Err(SyncError::Io { path: path.into(), source: std::io::Error::other("changed while uploading; retried next cycle") });
+            return Err(SyncError::Io {
+                path: path.into(),
+                source: std::io::Error::other("changed while uploading; retried next cycle"),
+            });
         }
         let data = match &self.cfg.cipher {
             Some(c) => Bytes::from(c.seal(&data)),
@@ -872,15 +1074,28 @@ impl Engine {
             l.take(data.len() as u64).await;
         }
         let tag = self.object_tag(sha);
-        retry(&self.cfg.retry, path, async || self.store.put(path, data.clone(), &tag).await).await?;
+        retry(&self.cfg.retry, path, async || {
+            self.store.put(path, data.clone(), &tag).await
+        })
+        .await?;
         Ok(())
     }
 
     /// Multipart upload that survives crashes: the upload id and every completed part are recorded
     /// in the state DB, so a restart sends only the missing parts.
-    async fn upload_multipart(&self, path: &str, full: &Path, sha: &str, size: u64) -> Result<(), SyncError> {
+    async fn upload_multipart(
+        &self,
+        path: &str,
+        full: &Path,
+        sha: &str,
+        size: u64,
+    ) -> Result<(), SyncError> {
         // Already there (e.g. crashed after completing, before the journal commit)?
-        let stored_size = if self.cfg.cipher.is_some() { ContentCipher::sealed_len(size) } else { size };
+        let stored_size = if self.cfg.cipher.is_some() {
+            ContentCipher::sealed_len(size)
+        } else {
+            size
+        };
         if let Ok(Some(m)) = self.store.head(path).await
             && m.sha256 == Some(self.object_tag(sha))
             && m.size == stored_size
@@ -888,14 +1103,21 @@ impl Engine {
             self.db.finish_upload(path)?;
             return Ok(());
         }
-        let existing = self.db.upload(path)?.filter(|u| u.sha256 == sha && u.size == size);
+        let existing = self
+            .db
+            .upload(path)?
+            .filter(|u| u.sha256 == sha && u.size == size);
         let (upload, mut done) = match existing {
             Some(u) => {
-                let server = retry(&self.cfg.retry, path, async || self.store.list_parts(path, &u.upload_id).await).await?;
+                let server = retry(&self.cfg.retry, path, async || {
+                    self.store.list_parts(path, &u.upload_id).await
+                })
+                .await?;
                 match server {
                     Some(parts) => {
                         let recorded = self.db.upload_parts(path)?;
-                        let on_server: HashMap<u32, u64> = parts.iter().map(|p| (p.number, p.size)).collect();
+                        let on_server: HashMap<u32, u64> =
+                            parts.iter().map(|p| (p.number, p.size)).collect();
                         let done: HashMap<u32, String> = recorded
                             .into_iter()
                             .filter(|(n, (_, sz))| on_server.get(n) == Some(sz))
@@ -934,7 +1156,9 @@ impl Engine {
                         l.take(sent).await;
                     }
                     let etag = retry(&self.cfg.retry, path, async || {
-                        self.store.upload_part(path, &upload_id, n, data.clone()).await
+                        self.store
+                            .upload_part(path, &upload_id, n, data.clone())
+                            .await
                     })
                     .await?;
                     self.db.add_upload_part(path, n, &etag, sent)?;
@@ -951,56 +1175,104 @@ impl Engine {
         // The file must not have changed while its parts went up.
         let md = std::fs::metadata(full).map_err(io(full))?;
         if md.len() != size {
-            return Err(SyncError::Io { path: path.into(), source: std::io::Error::other("changed while uploading") });
+            return Err(SyncError::Io {
+                path: path.into(),
+                source: std::io::Error::other("changed while uploading"),
+            });
         }
         let mut parts: Vec<UploadedPart> = done
             .into_iter()
-            .map(|(number, etag)| UploadedPart { number, size: 0, etag })
+            .map(|(number, etag)| UploadedPart {
+                number,
+                size: 0,
+                etag,
+            })
             .collect();
         parts.sort_by_key(|p| p.number);
-        retry(&self.cfg.retry, path, async || self.store.complete_multipart(path, &upload.upload_id, &parts).await).await?;
+        retry(&self.cfg.retry, path, async || {
+            self.store
+                .complete_multipart(path, &upload.upload_id, &parts)
+                .await
+        })
+        .await?;
         self.db.finish_upload(path)?;
         Ok(())
     }
 
-    async fn new_upload(&self, path: &str, sha: &str, size: u64) -> Result<UploadInFlight, SyncError> {
+    async fn new_upload(
+        &self,
+        path: &str,
+        sha: &str,
+        size: u64,
+    ) -> Result<UploadInFlight, SyncError> {
         let tag = self.object_tag(sha);
-        let upload_id = retry(&self.cfg.retry, path, async || self.store.create_multipart(path, &tag).await).await?;
-        let u = UploadInFlight { upload_id, sha256: sha.to_owned(), size, part_size: self.cfg.part_size };
+        let upload_id = retry(&self.cfg.retry, path, async || {
+            self.store.create_multipart(path, &tag).await
+        })
+        .await?;
+        let u = UploadInFlight {
+            upload_id,
+            sha256: sha.to_owned(),
+            size,
+            part_size: self.cfg.part_size,
+        };
         self.db.start_upload(path, &u)?;
         Ok(u)
     }
 
     /// Downloads (or copies from an identical local file) `rec` into place, verified by SHA-256.
-    async fn download(&self, rec: &Record, expect_local: Option<&LocalFile>, scan: &Scan) -> Result<LocalFile, SyncError> {
+    async fn download(
+        &self,
+        rec: &Record,
+        expect_local: Option<&LocalFile>,
+        scan: &Scan,
+    ) -> Result<LocalFile, SyncError> {
         let Some(sha) = rec.sha256.as_deref() else {
-            return Err(SyncError::Io { path: rec.path.clone(), source: std::io::Error::other("tombstone is not downloadable") });
+            return Err(SyncError::Io {
+                path: rec.path.clone(),
+                source: std::io::Error::other("tombstone is not downloadable"),
+            });
         };
         let dest = self.cfg.root.join(&rec.path);
         let dir = dest.parent().unwrap_or(&self.cfg.root).to_path_buf();
         tokio::fs::create_dir_all(&dir).await.map_err(io(&dir))?;
         let tmp = dir.join(format!("{TMP_PREFIX}{:016x}", rand::rng().random::<u64>()));
         // Content already on this device (a rename or copy elsewhere)?
-        let local_source = scan.files.iter().find(|(_, f)| f.sha256 == sha).map(|(p, _)| self.cfg.root.join(p));
+        let local_source = scan
+            .files
+            .iter()
+            .find(|(_, f)| f.sha256 == sha)
+            .map(|(p, _)| self.cfg.root.join(p));
         let mut got = None;
         if let Some(src) = local_source
             && tokio::fs::copy(&src, &tmp).await.is_ok()
         {
             let t = tmp.clone();
-            let h = tokio::task::spawn_blocking(move || crate::integrity::sha256_file(&t)).await.ok().and_then(Result::ok);
+            let h = tokio::task::spawn_blocking(move || crate::integrity::sha256_file(&t))
+                .await
+                .ok()
+                .and_then(Result::ok);
             got = h.map(|(h, _)| h);
         }
         if got.as_deref() != Some(sha) {
             let sealed = dir.join(format!("{TMP_PREFIX}{:016x}", rand::rng().random::<u64>()));
             let r = retry(&self.cfg.retry, &rec.path, async || {
                 let got = match &self.cfg.cipher {
-                    None => self.store.get_to_file(&rec.path, &tmp, self.limiter.as_ref()).await?,
+                    None => {
+                        self.store
+                            .get_to_file(&rec.path, &tmp, self.limiter.as_ref())
+                            .await?
+                    }
                     Some(c) => {
-                        self.store.get_to_file(&rec.path, &sealed, self.limiter.as_ref()).await?;
-                        let (c, name, src, dst) = (c.clone(), rec.path.clone(), sealed.clone(), tmp.clone());
-                        let opened = tokio::task::spawn_blocking(move || c.open_file(&name, &src, &dst))
-                            .await
-                            .map_err(|e| StoreError::Transient(e.to_string()))?;
+                        self.store
+                            .get_to_file(&rec.path, &sealed, self.limiter.as_ref())
+                            .await?;
+                        let (c, name, src, dst) =
+                            (c.clone(), rec.path.clone(), sealed.clone(), tmp.clone());
+                        let opened =
+                            tokio::task::spawn_blocking(move || c.open_file(&name, &src, &dst))
+                                .await
+                                .map_err(|e| StoreError::Transient(e.to_string()))?;
                         let _ = tokio::fs::remove_file(&sealed).await;
                         match opened {
                             Ok(sha) => sha,
@@ -1011,7 +1283,10 @@ impl Engine {
                 };
                 if got != sha {
                     // The object is being replaced by another device right now; try again later.
-                    return Err(StoreError::Transient(format!("{}: content does not match the journal yet", rec.path)));
+                    return Err(StoreError::Transient(format!(
+                        "{}: content does not match the journal yet",
+                        rec.path
+                    )));
                 }
                 Ok(got)
             })
@@ -1033,7 +1308,10 @@ impl Engine {
         };
         if !unchanged {
             let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(SyncError::Io { path: rec.path.clone(), source: std::io::Error::other("changed locally during sync; retried next cycle") });
+            return Err(SyncError::Io {
+                path: rec.path.clone(),
+                source: std::io::Error::other("changed locally during sync; retried next cycle"),
+            });
         }
         tokio::fs::rename(&tmp, &dest).await.map_err(io(&dest))?;
         if let Ok(d) = std::fs::File::open(&dir) {
@@ -1049,21 +1327,32 @@ impl Engine {
         if outcomes.is_empty() {
             return Ok(());
         }
-        let records: Vec<Record> = outcomes.iter().flat_map(|o| o.records.iter().cloned()).collect();
+        let records: Vec<Record> = outcomes
+            .iter()
+            .flat_map(|o| o.records.iter().cloned())
+            .collect();
         let device = self.device.clone();
         let seq = self.db.transaction(|tx| {
             let mut seq = None;
             if !records.is_empty() {
                 let next: u64 = tx
-                    .query_row("SELECT value FROM meta WHERE key='next_seq'", [], |r| r.get::<_, String>(0))
+                    .query_row("SELECT value FROM meta WHERE key='next_seq'", [], |r| {
+                        r.get::<_, String>(0)
+                    })
                     .ok()
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(1);
-                let segment = Segment { format: journal::FORMAT, device: device.clone(), seq: next, records: records.clone() };
+                let segment = Segment {
+                    format: journal::FORMAT,
+                    device: device.clone(),
+                    seq: next,
+                    records: records.clone(),
+                };
                 state::tx::add_pending_segment(tx, next, &serde_json::to_string(&segment)?)?;
                 state::tx::set_meta(tx, "next_seq", &(next + 1).to_string())?;
                 for rec in &records {
-                    let merged = RemoteEntry::merge(state::tx::get_remote(tx, &rec.path)?, rec.clone());
+                    let merged =
+                        RemoteEntry::merge(state::tx::get_remote(tx, &rec.path)?, rec.clone());
                     state::tx::set_remote(tx, &rec.path, &merged)?;
                 }
                 seq = Some(next);
@@ -1117,7 +1406,9 @@ fn count(report: &mut CycleReport, action: &Action, o: &Outcome) {
 async fn read_range(path: &Path, offset: u64, len: u64) -> Result<Bytes, SyncError> {
     use tokio::io::{AsyncReadExt, AsyncSeekExt};
     let mut f = tokio::fs::File::open(path).await.map_err(io(path))?;
-    f.seek(std::io::SeekFrom::Start(offset)).await.map_err(io(path))?;
+    f.seek(std::io::SeekFrom::Start(offset))
+        .await
+        .map_err(io(path))?;
     let mut buf = vec![0u8; len as usize];
     f.read_exact(&mut buf).await.map_err(io(path))?;
     Ok(Bytes::from(buf))
@@ -1145,7 +1436,12 @@ fn scan_local(root: &Path, db: &StateDb) -> Result<Scan, SyncError> {
         let entries = match std::fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) if dir != root && e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(SyncError::Io { path: dir.display().to_string(), source: e }),
+            Err(e) => {
+                return Err(SyncError::Io {
+                    path: dir.display().to_string(),
+                    source: e,
+                });
+            }
         };
         for entry in entries.flatten() {
             let name = entry.file_name();
@@ -1157,8 +1453,12 @@ fn scan_local(root: &Path, db: &StateDb) -> Result<Scan, SyncError> {
                 continue;
             }
             let path = entry.path();
-            let Ok(md) = std::fs::symlink_metadata(&path) else { continue };
-            let Ok(rel) = path.strip_prefix(root) else { continue };
+            let Ok(md) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            let Ok(rel) = path.strip_prefix(root) else {
+                continue;
+            };
             let Some(rel) = rel.to_str() else { continue };
             if md.is_dir() {
                 if rel != META_PREFIX.trim_end_matches('/') {
@@ -1176,7 +1476,9 @@ fn scan_local(root: &Path, db: &StateDb) -> Result<Scan, SyncError> {
                 files.insert(rel.to_owned(), c.clone());
                 continue;
             }
-            let Ok((sha, _)) = crate::integrity::sha256_file(&path) else { continue };
+            let Ok((sha, _)) = crate::integrity::sha256_file(&path) else {
+                continue;
+            };
             match std::fs::symlink_metadata(&path) {
                 Ok(after) if same_stat(&stat_of(&after, String::new()), &probe) => {
                     let f = stat_of(&md, sha);
@@ -1189,7 +1491,10 @@ fn scan_local(root: &Path, db: &StateDb) -> Result<Scan, SyncError> {
             }
         }
     }
-    let gone: Vec<&String> = cached.keys().filter(|p| !files.contains_key(*p) && !unstable.contains(*p)).collect();
+    let gone: Vec<&String> = cached
+        .keys()
+        .filter(|p| !files.contains_key(*p) && !unstable.contains(*p))
+        .collect();
     if !changed.is_empty() || !gone.is_empty() {
         db.transaction(|tx| {
             for (p, f) in &changed {

@@ -108,20 +108,41 @@ pub struct RemoteEntry {
 impl RemoteEntry {
     /// Folds one more journal record into the entry.
     pub fn merge(existing: Option<RemoteEntry>, rec: Record) -> RemoteEntry {
-        let Some(cur) = existing else { return RemoteEntry { current: rec, loser: None } };
+        let Some(cur) = existing else {
+            return RemoteEntry {
+                current: rec,
+                loser: None,
+            };
+        };
         match rec.vv.compare(&cur.current.vv) {
-            Causality::After => RemoteEntry { current: rec, loser: None },
+            Causality::After => RemoteEntry {
+                current: rec,
+                loser: None,
+            },
             Causality::Before | Causality::Equal => cur,
             Causality::Concurrent if rec.sha256 == cur.current.sha256 => {
-                let mut merged = if rec.wins_over(&cur.current) { rec } else { cur.current.clone() };
+                let mut merged = if rec.wins_over(&cur.current) {
+                    rec
+                } else {
+                    cur.current.clone()
+                };
                 merged.vv = merged.vv.join(&cur.current.vv);
-                RemoteEntry { current: merged, loser: cur.loser }
+                RemoteEntry {
+                    current: merged,
+                    loser: cur.loser,
+                }
             }
             Causality::Concurrent => {
                 if rec.wins_over(&cur.current) {
-                    RemoteEntry { current: rec, loser: Some(cur.current) }
+                    RemoteEntry {
+                        current: rec,
+                        loser: Some(cur.current),
+                    }
                 } else {
-                    RemoteEntry { current: cur.current, loser: Some(rec) }
+                    RemoteEntry {
+                        current: cur.current,
+                        loser: Some(rec),
+                    }
                 }
             }
         }
@@ -178,14 +199,27 @@ mod tests {
         VersionVector(pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect())
     }
     fn rec(sha: Option<&str>, v: VersionVector, device: &str, time: i64) -> Record {
-        Record { path: "p".into(), sha256: sha.map(Into::into), size: 1, vv: v, device: device.into(), time }
+        Record {
+            path: "p".into(),
+            sha256: sha.map(Into::into),
+            size: 1,
+            vv: v,
+            device: device.into(),
+            time,
+        }
     }
 
     #[test]
     fn version_vector_order() {
         assert_eq!(vv(&[("a", 1)]).compare(&vv(&[("a", 2)])), Causality::Before);
-        assert_eq!(vv(&[("a", 2), ("b", 1)]).compare(&vv(&[("a", 2)])), Causality::After);
-        assert_eq!(vv(&[("a", 1)]).compare(&vv(&[("b", 1)])), Causality::Concurrent);
+        assert_eq!(
+            vv(&[("a", 2), ("b", 1)]).compare(&vv(&[("a", 2)])),
+            Causality::After
+        );
+        assert_eq!(
+            vv(&[("a", 1)]).compare(&vv(&[("b", 1)])),
+            Causality::Concurrent
+        );
         assert_eq!(vv(&[]).compare(&vv(&[])), Causality::Equal);
     }
 
@@ -201,20 +235,38 @@ mod tests {
         assert_eq!(m2.current, b);
         // A later version that saw both supersedes them.
         let c = rec(Some("cc"), vv(&[("a", 1), ("b", 2)]), "b", 30);
-        assert_eq!(RemoteEntry::merge(Some(m), c.clone()), RemoteEntry { current: c, loser: None });
+        assert_eq!(
+            RemoteEntry::merge(Some(m), c.clone()),
+            RemoteEntry {
+                current: c,
+                loser: None
+            }
+        );
     }
 
     #[test]
     fn stale_record_is_ignored() {
         let new = rec(Some("n"), vv(&[("a", 2)]), "a", 10);
         let old = rec(Some("o"), vv(&[("a", 1)]), "a", 5);
-        assert_eq!(RemoteEntry::merge(Some(RemoteEntry::merge(None, new.clone())), old).current, new);
+        assert_eq!(
+            RemoteEntry::merge(Some(RemoteEntry::merge(None, new.clone())), old).current,
+            new
+        );
     }
 
     #[test]
     fn conflict_names() {
-        assert_eq!(conflict_path("Docs/report.txt", "dev1", 0), "Docs/report.sync-conflict-dev1-19700101-000000.txt");
-        assert_eq!(conflict_path("README", "d", 0), "README.sync-conflict-d-19700101-000000");
-        assert_eq!(conflict_path(".bashrc", "d", 0), ".bashrc.sync-conflict-d-19700101-000000");
+        assert_eq!(
+            conflict_path("Docs/report.txt", "dev1", 0),
+            "Docs/report.sync-conflict-dev1-19700101-000000.txt"
+        );
+        assert_eq!(
+            conflict_path("README", "d", 0),
+            "README.sync-conflict-d-19700101-000000"
+        );
+        assert_eq!(
+            conflict_path(".bashrc", "d", 0),
+            ".bashrc.sync-conflict-d-19700101-000000"
+        );
     }
 }

@@ -8,17 +8,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use clap::Parser;
 use cirrus_syncd::bus::{BUS_NAME, Control, OBJECT_PATH, Sync1};
 use cirrus_syncd::config::SyncConfig;
 use cirrus_syncd::daemon::{self, LoopConfig};
 use cirrus_syncd::engine::Engine;
+use clap::Parser;
 
 /// The device's configuration file, when the image or the OEM ships one.
 const DEFAULT_CONFIG: &str = "/system/etc/cirrus/sync.toml";
 
 #[derive(Debug, Parser)]
-#[command(name = "cirrus-syncd", about = "Mirror the user's files to OSS, S3 or a local directory")]
+#[command(
+    name = "cirrus-syncd",
+    about = "Mirror the user's files to OSS, S3 or a local directory"
+)]
 struct Args {
     /// Configuration file (TOML). Without it, /system/etc/cirrus/sync.toml if present, else the
     /// defaults: /data/user/0 mirrored to the embedded store under /data/system/sync.
@@ -55,7 +58,12 @@ async fn serve_bus(address: Option<&str>, control: Arc<Control>) -> Result<zbus:
         .serve_at(OBJECT_PATH, Sync1 { control })
         .build()
         .await
-        .with_context(|| format!("connecting to {} as {BUS_NAME}", address.unwrap_or("the system bus")))?;
+        .with_context(|| {
+            format!(
+                "connecting to {} as {BUS_NAME}",
+                address.unwrap_or("the system bus")
+            )
+        })?;
     Ok(conn)
 }
 
@@ -64,9 +72,12 @@ async fn main() -> Result<()> {
     cirrus_logging::init("cirrus-syncd");
     let args = Args::parse();
     let mut cfg = match &args.config {
-        Some(path) => SyncConfig::load(path).with_context(|| format!("loading {}", path.display()))?,
+        Some(path) => {
+            SyncConfig::load(path).with_context(|| format!("loading {}", path.display()))?
+        }
         None if std::path::Path::new(DEFAULT_CONFIG).exists() => {
-            SyncConfig::load(std::path::Path::new(DEFAULT_CONFIG)).with_context(|| format!("loading {DEFAULT_CONFIG}"))?
+            SyncConfig::load(std::path::Path::new(DEFAULT_CONFIG))
+                .with_context(|| format!("loading {DEFAULT_CONFIG}"))?
         }
         None => {
             tracing::info!("no {DEFAULT_CONFIG}: using the embedded store (no account needed)");
@@ -98,7 +109,9 @@ async fn main() -> Result<()> {
     tracing::info!(device = engine.device_id(), root = %cfg.root.display(), paused = engine.is_paused(), "cirrus-syncd starting");
     if args.once {
         if engine.is_paused() {
-            bail!("sync is paused on this device: resume it (cirrus sync resume) before running a cycle");
+            bail!(
+                "sync is paused on this device: resume it (cirrus sync resume) before running a cycle"
+            );
         }
         let report = engine.sync_once().await.context("sync cycle")?;
         tracing::info!(?report, "cycle done");
@@ -114,12 +127,16 @@ async fn main() -> Result<()> {
             // system bus yet, keep the user's data syncing and say why there is no interface.
             Err(e) if args.bus_address.is_some() => return Err(e),
             Err(e) => {
-                tracing::warn!(error = format!("{e:#}"), "org.cirrus.Sync1 not served; syncing without it");
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "org.cirrus.Sync1 not served; syncing without it"
+                );
                 None
             }
         }
     };
-    let changes = cirrus_syncd::watch::watch(&cfg.root).with_context(|| format!("watching {}", cfg.root.display()))?;
+    let changes = cirrus_syncd::watch::watch(&cfg.root)
+        .with_context(|| format!("watching {}", cfg.root.display()))?;
     let loop_cfg = LoopConfig {
         interval: Duration::from_secs(cfg.interval_secs.max(1)),
         debounce: Duration::from_millis(cfg.debounce_ms),

@@ -23,7 +23,10 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     pub fn new(bytes_per_sec: u64) -> Self {
-        Self { bytes_per_sec: bytes_per_sec.max(1), state: Mutex::new((0.0, Instant::now())) }
+        Self {
+            bytes_per_sec: bytes_per_sec.max(1),
+            state: Mutex::new((0.0, Instant::now())),
+        }
     }
 
     pub fn bytes_per_sec(&self) -> u64 {
@@ -41,7 +44,11 @@ impl RateLimiter {
             st.0 = (st.0 + elapsed * rate).min(rate);
             st.1 = now;
             st.0 -= n as f64;
-            if st.0 < 0.0 { Duration::from_secs_f64(-st.0 / rate) } else { Duration::ZERO }
+            if st.0 < 0.0 {
+                Duration::from_secs_f64(-st.0 / rate)
+            } else {
+                Duration::ZERO
+            }
         };
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
@@ -81,7 +88,10 @@ impl std::fmt::Display for Blocked {
 
 fn property(file: Option<&Path>, key: &str) -> Option<bool> {
     let text = std::fs::read_to_string(file?).ok()?;
-    text.lines().filter_map(|l| l.split_once('=')).find(|(k, _)| k.trim() == key).map(|(_, v)| parse_bool(v))
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .find(|(k, _)| k.trim() == key)
+        .map(|(_, v)| parse_bool(v))
 }
 
 fn parse_bool(v: &str) -> bool {
@@ -90,10 +100,16 @@ fn parse_bool(v: &str) -> bool {
 
 /// Whether any power supply says the device is on external power.
 pub fn charging_from_sysfs(dir: &Path) -> bool {
-    let Ok(entries) = std::fs::read_dir(dir) else { return false };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
     entries.flatten().any(|e| {
         let p = e.path();
-        let read = |name: &str| std::fs::read_to_string(p.join(name)).map(|s| s.trim().to_owned()).unwrap_or_default();
+        let read = |name: &str| {
+            std::fs::read_to_string(p.join(name))
+                .map(|s| s.trim().to_owned())
+                .unwrap_or_default()
+        };
         match read("type").as_str() {
             "Battery" => matches!(read("status").as_str(), "Charging" | "Full"),
             "Mains" | "USB" | "Wireless" => read("online") == "1",
@@ -110,7 +126,11 @@ impl Conditions {
         if let Some(v) = property(self.properties_file.as_deref(), "power.charging") {
             return v;
         }
-        charging_from_sysfs(self.power_supply_dir.as_deref().unwrap_or(Path::new("/sys/class/power_supply")))
+        charging_from_sysfs(
+            self.power_supply_dir
+                .as_deref()
+                .unwrap_or(Path::new("/sys/class/power_supply")),
+        )
     }
 
     pub fn is_metered(&self) -> bool {
@@ -148,7 +168,11 @@ mod tests {
     #[test]
     fn charging_from_power_supply_class() {
         let t = tempfile::tempdir().unwrap();
-        supply(t.path(), "BAT0", &[("type", "Battery"), ("status", "Discharging")]);
+        supply(
+            t.path(),
+            "BAT0",
+            &[("type", "Battery"), ("status", "Discharging")],
+        );
         supply(t.path(), "AC", &[("type", "Mains"), ("online", "0")]);
         assert!(!charging_from_sysfs(t.path()));
         supply(t.path(), "AC", &[("type", "Mains"), ("online", "1")]);
@@ -161,7 +185,11 @@ mod tests {
     #[test]
     fn conditions_block_and_release() {
         let t = tempfile::tempdir().unwrap();
-        supply(t.path(), "BAT0", &[("type", "Battery"), ("status", "Discharging")]);
+        supply(
+            t.path(),
+            "BAT0",
+            &[("type", "Battery"), ("status", "Discharging")],
+        );
         let props = t.path().join("props");
         std::fs::write(&props, "network.metered=1\n").unwrap();
         let c = Conditions {

@@ -18,14 +18,21 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { attempts: 8, initial: Duration::from_millis(200), max: Duration::from_secs(10) }
+        Self {
+            attempts: 8,
+            initial: Duration::from_millis(200),
+            max: Duration::from_secs(10),
+        }
     }
 }
 
 impl RetryPolicy {
     /// Delay before retry number `n` (1-based): initial × 2^(n-1), capped, with ±25 % jitter.
     pub fn delay(&self, n: u32) -> Duration {
-        let base = self.initial.saturating_mul(1u32 << (n.saturating_sub(1)).min(16)).min(self.max);
+        let base = self
+            .initial
+            .saturating_mul(1u32 << (n.saturating_sub(1)).min(16))
+            .min(self.max);
         let jitter = rand::rng().random_range(0.75..1.25);
         base.mul_f64(jitter)
     }
@@ -59,11 +66,19 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn retries_transient_then_succeeds_and_stops_on_permanent() {
-        let policy = RetryPolicy { attempts: 5, initial: Duration::from_millis(10), max: Duration::from_millis(50) };
+        let policy = RetryPolicy {
+            attempts: 5,
+            initial: Duration::from_millis(10),
+            max: Duration::from_millis(50),
+        };
         let mut calls = 0;
         let r = retry(&policy, "t", async || {
             calls += 1;
-            if calls < 3 { Err(StoreError::Transient("503".into())) } else { Ok(calls) }
+            if calls < 3 {
+                Err(StoreError::Transient("503".into()))
+            } else {
+                Ok(calls)
+            }
         })
         .await;
         assert_eq!(r.unwrap(), 3);

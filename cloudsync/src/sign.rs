@@ -11,7 +11,11 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use sha2::{Digest, Sha256};
 
 /// Characters left as they are by the URI encoding both dialects use (RFC 3986 unreserved).
-const URI_ENCODE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const URI_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 /// The same, keeping `/` (for object keys in paths).
 const PATH_ENCODE: &AsciiSet = &URI_ENCODE.remove(b'/');
 
@@ -117,7 +121,10 @@ pub fn sha256_hex(data: &[u8]) -> String {
 
 /// Derives the signing key for a date (`YYYYMMDD`) and region.
 pub fn signing_key(dialect: Dialect, secret: &str, date: &str, region: &str) -> [u8; 32] {
-    let k = hmac(format!("{}{secret}", dialect.key_prefix()).as_bytes(), date.as_bytes());
+    let k = hmac(
+        format!("{}{secret}", dialect.key_prefix()).as_bytes(),
+        date.as_bytes(),
+    );
     let k = hmac(&k, region.as_bytes());
     let k = hmac(&k, dialect.service().as_bytes());
     hmac(&k, dialect.terminator().as_bytes())
@@ -125,8 +132,10 @@ pub fn signing_key(dialect: Dialect, secret: &str, date: &str, region: &str) -> 
 
 /// Canonical query string: parameters encoded, sorted by name then value.
 pub fn canonical_query(dialect: Dialect, query: &[(String, Option<String>)]) -> String {
-    let mut pairs: Vec<(String, Option<String>)> =
-        query.iter().map(|(k, v)| (uri_encode(k), v.as_deref().map(uri_encode))).collect();
+    let mut pairs: Vec<(String, Option<String>)> = query
+        .iter()
+        .map(|(k, v)| (uri_encode(k), v.as_deref().map(uri_encode)))
+        .collect();
     pairs.sort();
     pairs
         .into_iter()
@@ -141,10 +150,19 @@ pub fn canonical_query(dialect: Dialect, query: &[(String, Option<String>)]) -> 
 
 /// Signs a request. `access_key`/`secret` are the credentials (STS: the temporary pair; the token
 /// travels as a signed `x-…-security-token` header the caller adds).
-pub fn sign(dialect: Dialect, access_key: &str, secret: &str, req: &RequestToSign<'_>) -> Signature {
+pub fn sign(
+    dialect: Dialect,
+    access_key: &str,
+    secret: &str,
+    req: &RequestToSign<'_>,
+) -> Signature {
     let date = req.timestamp.get(..8).unwrap_or(req.timestamp);
     let prefix = dialect.header_prefix();
-    let mut additional: Vec<String> = req.additional_headers.iter().map(|h| h.to_ascii_lowercase()).collect();
+    let mut additional: Vec<String> = req
+        .additional_headers
+        .iter()
+        .map(|h| h.to_ascii_lowercase())
+        .collect();
     additional.sort();
     additional.dedup();
     // Headers that take part in the signature.
@@ -160,7 +178,10 @@ pub fn sign(dialect: Dialect, access_key: &str, secret: &str, req: &RequestToSig
                     || additional.contains(&lower)
             }
             Dialect::Oss => {
-                lower == "content-md5" || lower == "content-type" || lower.starts_with(prefix) || additional.contains(&lower)
+                lower == "content-md5"
+                    || lower == "content-type"
+                    || lower.starts_with(prefix)
+                    || additional.contains(&lower)
             }
         };
         if take {
@@ -188,7 +209,12 @@ pub fn sign(dialect: Dialect, access_key: &str, secret: &str, req: &RequestToSig
         header_list,
         req.payload_hash
     );
-    let scope = format!("{date}/{}/{}/{}", req.region, dialect.service(), dialect.terminator());
+    let scope = format!(
+        "{date}/{}/{}/{}",
+        req.region,
+        dialect.service(),
+        dialect.terminator()
+    );
     let string_to_sign = format!(
         "{}\n{}\n{scope}\n{}",
         dialect.algorithm(),
@@ -208,7 +234,13 @@ pub fn sign(dialect: Dialect, access_key: &str, secret: &str, req: &RequestToSig
             "OSS4-HMAC-SHA256 Credential={access_key}/{scope},AdditionalHeaders={header_list},Signature={signature}"
         ),
     };
-    Signature { canonical_request, string_to_sign, signing_key: key, signature, authorization }
+    Signature {
+        canonical_request,
+        string_to_sign,
+        signing_key: key,
+        signature,
+        authorization,
+    }
 }
 
 #[cfg(test)]
@@ -241,7 +273,12 @@ mod tests {
             region: "cn-hangzhou",
             payload_hash: UNSIGNED_PAYLOAD,
         };
-        let sig = sign(Dialect::Oss, "LTAI****************", "yourAccessKeySecret", &req);
+        let sig = sign(
+            Dialect::Oss,
+            "LTAI****************",
+            "yourAccessKeySecret",
+            &req,
+        );
         assert_eq!(
             sig.canonical_request,
             "PUT\n/examplebucket/exampleobject\n\ncontent-disposition:attachment\ncontent-length:3\n\
@@ -257,7 +294,10 @@ mod tests {
             "OSS4-HMAC-SHA256\n20250411T064124Z\n20250411/cn-hangzhou/oss/aliyun_v4_request\n\
              c46d96390bdbc2d739ac9363293ae9d710b14e48081fcb22cd8ad54b63136eca"
         );
-        assert_eq!(sig.signature, "d3694c2dfc5371ee6acd35e88c4871ac95a7ba01d3a2f476768fe61218590097");
+        assert_eq!(
+            sig.signature,
+            "d3694c2dfc5371ee6acd35e88c4871ac95a7ba01d3a2f476768fe61218590097"
+        );
         assert_eq!(
             sig.authorization,
             "OSS4-HMAC-SHA256 Credential=LTAI****************/20250411/cn-hangzhou/oss/aliyun_v4_request,\
@@ -273,7 +313,10 @@ mod tests {
         let headers: Vec<(String, String)> = [
             ("Host", "examplebucket.s3.amazonaws.com"),
             ("Range", "bytes=0-9"),
-            ("x-amz-content-sha256", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+            (
+                "x-amz-content-sha256",
+                "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            ),
             ("x-amz-date", "20130524T000000Z"),
         ]
         .iter()
@@ -289,18 +332,37 @@ mod tests {
             region: "us-east-1",
             payload_hash: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
         };
-        let sig = sign(Dialect::S3, "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", &req);
-        assert!(sig.authorization.contains("SignedHeaders=host;range;x-amz-content-sha256;x-amz-date,"));
-        assert_eq!(sig.signature, "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41");
+        let sig = sign(
+            Dialect::S3,
+            "AKIAIOSFODNN7EXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            &req,
+        );
+        assert!(
+            sig.authorization
+                .contains("SignedHeaders=host;range;x-amz-content-sha256;x-amz-date,")
+        );
         assert_eq!(
-            hex::encode(signing_key(Dialect::S3, "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "20130524", "us-east-1")),
+            sig.signature,
+            "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
+        );
+        assert_eq!(
+            hex::encode(signing_key(
+                Dialect::S3,
+                "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                "20130524",
+                "us-east-1"
+            )),
             "dbb893acc010964918f1fd433add87c70e8b0db6be30c1fbeafefa5ec6ba8378"
         );
     }
 
     #[test]
     fn oss_valueless_query_parameters_have_no_equals_sign() {
-        let q = vec![("uploads".to_string(), None), ("prefix".to_string(), Some("a b/".to_string()))];
+        let q = vec![
+            ("uploads".to_string(), None),
+            ("prefix".to_string(), Some("a b/".to_string())),
+        ];
         assert_eq!(canonical_query(Dialect::Oss, &q), "prefix=a%20b%2F&uploads");
         assert_eq!(canonical_query(Dialect::S3, &q), "prefix=a%20b%2F&uploads=");
     }

@@ -16,7 +16,10 @@ use crate::journal::{Record, RemoteEntry};
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error("state database {path}: {source}")]
-    Open { path: String, source: rusqlite::Error },
+    Open {
+        path: String,
+        source: rusqlite::Error,
+    },
     #[error("state database: {0}")]
     Sql(#[from] rusqlite::Error),
     #[error("state database holds unreadable JSON: {0}")]
@@ -72,12 +75,19 @@ CREATE TABLE IF NOT EXISTS conflicts (id INTEGER PRIMARY KEY AUTOINCREMENT, path
 
 impl StateDb {
     pub fn open(path: &Path) -> Result<Self, StateError> {
-        let open_err = |source| StateError::Open { path: path.display().to_string(), source };
+        let open_err = |source| StateError::Open {
+            path: path.display().to_string(),
+            source,
+        };
         let conn = Connection::open(path).map_err(open_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(open_err)?;
         conn.execute_batch(SCHEMA).map_err(open_err)?;
-        Ok(Self { conn: Mutex::new(conn) })
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -86,7 +96,10 @@ impl StateDb {
     }
 
     /// Runs `f` in one transaction.
-    pub fn transaction<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, StateError>) -> Result<T, StateError> {
+    pub fn transaction<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StateError>,
+    ) -> Result<T, StateError> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         let out = f(&tx)?;
@@ -95,11 +108,17 @@ impl StateDb {
     }
 
     pub fn get_meta(&self, key: &str) -> Result<Option<String>, StateError> {
-        Ok(self.lock().query_row("SELECT value FROM meta WHERE key=?1", [key], |r| r.get(0)).optional()?)
+        Ok(self
+            .lock()
+            .query_row("SELECT value FROM meta WHERE key=?1", [key], |r| r.get(0))
+            .optional()?)
     }
 
     pub fn set_meta(&self, key: &str, value: &str) -> Result<(), StateError> {
-        self.lock().execute("INSERT OR REPLACE INTO meta(key,value) VALUES(?1,?2)", [key, value])?;
+        self.lock().execute(
+            "INSERT OR REPLACE INTO meta(key,value) VALUES(?1,?2)",
+            [key, value],
+        )?;
         Ok(())
     }
 
@@ -109,7 +128,12 @@ impl StateDb {
         let rows = stmt.query_map([], |r| {
             Ok((
                 r.get::<_, String>(0)?,
-                LocalFile { size: r.get::<_, i64>(1)? as u64, mtime_ns: r.get(2)?, ino: r.get::<_, i64>(3)? as u64, sha256: r.get(4)? },
+                LocalFile {
+                    size: r.get::<_, i64>(1)? as u64,
+                    mtime_ns: r.get(2)?,
+                    ino: r.get::<_, i64>(3)? as u64,
+                    sha256: r.get(4)?,
+                },
             ))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -140,7 +164,14 @@ impl StateDb {
     }
 
     pub fn cursor(&self, device: &str) -> Result<Option<String>, StateError> {
-        Ok(self.lock().query_row("SELECT last_key FROM cursors WHERE device=?1", [device], |r| r.get(0)).optional()?)
+        Ok(self
+            .lock()
+            .query_row(
+                "SELECT last_key FROM cursors WHERE device=?1",
+                [device],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     pub fn pending_segments(&self) -> Result<Vec<(u64, String)>, StateError> {
@@ -151,21 +182,26 @@ impl StateDb {
     }
 
     pub fn remove_pending_segment(&self, seq: u64) -> Result<(), StateError> {
-        self.lock().execute("DELETE FROM pending_segments WHERE seq=?1", [seq as i64])?;
+        self.lock()
+            .execute("DELETE FROM pending_segments WHERE seq=?1", [seq as i64])?;
         Ok(())
     }
 
     pub fn upload(&self, path: &str) -> Result<Option<UploadInFlight>, StateError> {
         Ok(self
             .lock()
-            .query_row("SELECT upload_id,sha256,size,part_size FROM uploads WHERE path=?1", [path], |r| {
-                Ok(UploadInFlight {
-                    upload_id: r.get(0)?,
-                    sha256: r.get(1)?,
-                    size: r.get::<_, i64>(2)? as u64,
-                    part_size: r.get::<_, i64>(3)? as u64,
-                })
-            })
+            .query_row(
+                "SELECT upload_id,sha256,size,part_size FROM uploads WHERE path=?1",
+                [path],
+                |r| {
+                    Ok(UploadInFlight {
+                        upload_id: r.get(0)?,
+                        sha256: r.get(1)?,
+                        size: r.get::<_, i64>(2)? as u64,
+                        part_size: r.get::<_, i64>(3)? as u64,
+                    })
+                },
+            )
             .optional()?)
     }
 
@@ -183,11 +219,22 @@ impl StateDb {
     pub fn upload_parts(&self, path: &str) -> Result<HashMap<u32, (String, u64)>, StateError> {
         let conn = self.lock();
         let mut stmt = conn.prepare("SELECT number,etag,size FROM upload_parts WHERE path=?1")?;
-        let rows = stmt.query_map([path], |r| Ok((r.get::<_, u32>(0)?, (r.get::<_, String>(1)?, r.get::<_, i64>(2)? as u64))))?;
+        let rows = stmt.query_map([path], |r| {
+            Ok((
+                r.get::<_, u32>(0)?,
+                (r.get::<_, String>(1)?, r.get::<_, i64>(2)? as u64),
+            ))
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    pub fn add_upload_part(&self, path: &str, number: u32, etag: &str, size: u64) -> Result<(), StateError> {
+    pub fn add_upload_part(
+        &self,
+        path: &str,
+        number: u32,
+        etag: &str,
+        size: u64,
+    ) -> Result<(), StateError> {
         self.lock().execute(
             "INSERT OR REPLACE INTO upload_parts(path,number,etag,size) VALUES(?1,?2,?3,?4)",
             params![path, number, etag, size as i64],
@@ -206,8 +253,14 @@ impl StateDb {
     pub fn conflicts(&self) -> Result<Vec<ConflictCopy>, StateError> {
         let conn = self.lock();
         let mut stmt = conn.prepare("SELECT path,copy,device,time FROM conflicts ORDER BY id")?;
-        let rows =
-            stmt.query_map([], |r| Ok(ConflictCopy { path: r.get(0)?, copy: r.get(1)?, device: r.get(2)?, time: r.get(3)? }))?;
+        let rows = stmt.query_map([], |r| {
+            Ok(ConflictCopy {
+                path: r.get(0)?,
+                copy: r.get(1)?,
+                device: r.get(2)?,
+                time: r.get(3)?,
+            })
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }
@@ -228,34 +281,60 @@ pub mod tx {
         Ok(())
     }
     pub fn set_synced(tx: &Transaction<'_>, rec: &Record) -> Result<(), StateError> {
-        tx.execute("INSERT OR REPLACE INTO synced(path,record) VALUES(?1,?2)", params![rec.path, serde_json::to_string(rec)?])?;
+        tx.execute(
+            "INSERT OR REPLACE INTO synced(path,record) VALUES(?1,?2)",
+            params![rec.path, serde_json::to_string(rec)?],
+        )?;
         Ok(())
     }
     pub fn set_remote(tx: &Transaction<'_>, path: &str, e: &RemoteEntry) -> Result<(), StateError> {
-        tx.execute("INSERT OR REPLACE INTO remote(path,entry) VALUES(?1,?2)", params![path, serde_json::to_string(e)?])?;
+        tx.execute(
+            "INSERT OR REPLACE INTO remote(path,entry) VALUES(?1,?2)",
+            params![path, serde_json::to_string(e)?],
+        )?;
         Ok(())
     }
     pub fn get_remote(tx: &Transaction<'_>, path: &str) -> Result<Option<RemoteEntry>, StateError> {
-        let j: Option<String> = tx.query_row("SELECT entry FROM remote WHERE path=?1", [path], |r| r.get(0)).optional()?;
+        let j: Option<String> = tx
+            .query_row("SELECT entry FROM remote WHERE path=?1", [path], |r| {
+                r.get(0)
+            })
+            .optional()?;
         Ok(match j {
             Some(j) => Some(serde_json::from_str(&j)?),
             None => None,
         })
     }
     pub fn set_cursor(tx: &Transaction<'_>, device: &str, key: &str) -> Result<(), StateError> {
-        tx.execute("INSERT OR REPLACE INTO cursors(device,last_key) VALUES(?1,?2)", [device, key])?;
+        tx.execute(
+            "INSERT OR REPLACE INTO cursors(device,last_key) VALUES(?1,?2)",
+            [device, key],
+        )?;
         Ok(())
     }
-    pub fn add_pending_segment(tx: &Transaction<'_>, seq: u64, body: &str) -> Result<(), StateError> {
-        tx.execute("INSERT INTO pending_segments(seq,body) VALUES(?1,?2)", params![seq as i64, body])?;
+    pub fn add_pending_segment(
+        tx: &Transaction<'_>,
+        seq: u64,
+        body: &str,
+    ) -> Result<(), StateError> {
+        tx.execute(
+            "INSERT INTO pending_segments(seq,body) VALUES(?1,?2)",
+            params![seq as i64, body],
+        )?;
         Ok(())
     }
     pub fn set_meta(tx: &Transaction<'_>, key: &str, value: &str) -> Result<(), StateError> {
-        tx.execute("INSERT OR REPLACE INTO meta(key,value) VALUES(?1,?2)", [key, value])?;
+        tx.execute(
+            "INSERT OR REPLACE INTO meta(key,value) VALUES(?1,?2)",
+            [key, value],
+        )?;
         Ok(())
     }
     pub fn add_conflict(tx: &Transaction<'_>, c: &ConflictCopy) -> Result<(), StateError> {
-        tx.execute("INSERT INTO conflicts(path,copy,device,time) VALUES(?1,?2,?3,?4)", params![c.path, c.copy, c.device, c.time])?;
+        tx.execute(
+            "INSERT INTO conflicts(path,copy,device,time) VALUES(?1,?2,?3,?4)",
+            params![c.path, c.copy, c.device, c.time],
+        )?;
         Ok(())
     }
 }

@@ -20,7 +20,11 @@ fn mask() -> WatchMask {
         | WatchMask::DELETE_SELF
 }
 
-fn add_tree(inotify: &mut Inotify, dir: &Path, watches: &mut std::collections::HashMap<inotify::WatchDescriptor, PathBuf>) {
+fn add_tree(
+    inotify: &mut Inotify,
+    dir: &Path,
+    watches: &mut std::collections::HashMap<inotify::WatchDescriptor, PathBuf>,
+) {
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         if let Ok(wd) = inotify.watches().add(&d, mask()) {

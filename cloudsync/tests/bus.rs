@@ -38,7 +38,11 @@ fn private_bus(dir: &Path) -> (Killed, String) {
         .unwrap_or_else(|e| panic!("dbus-daemon is needed ({e}): run `cargo xtask deps`"));
     let deadline = Instant::now() + Duration::from_secs(20);
     while !socket.exists() {
-        assert!(Instant::now() < deadline, "dbus-daemon did not create {}", socket.display());
+        assert!(
+            Instant::now() < deadline,
+            "dbus-daemon did not create {}",
+            socket.display()
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     (Killed(child), address)
@@ -57,7 +61,9 @@ fn start_daemon(config: &Path, bus: &str) -> Daemon {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    Daemon { _child: Killed(child) }
+    Daemon {
+        _child: Killed(child),
+    }
 }
 
 async fn proxy(bus: &str) -> Sync1ClientProxy<'static> {
@@ -70,7 +76,10 @@ async fn proxy(bus: &str) -> Sync1ClientProxy<'static> {
                 return p;
             }
         }
-        assert!(Instant::now() < deadline, "cirrus-syncd never answered on the bus");
+        assert!(
+            Instant::now() < deadline,
+            "cirrus-syncd never answered on the bus"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -80,7 +89,10 @@ async fn sync_now(p: &Sync1ClientProxy<'static>) -> (bool, ReportCounts, String)
     let mut finished = p.receive_cycle_finished().await.unwrap();
     let want = p.sync_now().await.unwrap();
     loop {
-        let sig = tokio::time::timeout(Duration::from_secs(120), finished.next()).await.expect("no CycleFinished").unwrap();
+        let sig = tokio::time::timeout(Duration::from_secs(120), finished.next())
+            .await
+            .expect("no CycleFinished")
+            .unwrap();
         let a = sig.args().unwrap();
         if a.cycle >= want {
             return (a.ok, a.report, a.error);
@@ -88,19 +100,32 @@ async fn sync_now(p: &Sync1ClientProxy<'static>) -> (bool, ReportCounts, String)
     }
 }
 
-async fn wait_for_state(p: &Sync1ClientProxy<'static>, state: &str) -> cirrus_syncd::bus::SyncStatus {
+async fn wait_for_state(
+    p: &Sync1ClientProxy<'static>,
+    state: &str,
+) -> cirrus_syncd::bus::SyncStatus {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let s = p.status().await.unwrap();
         if s.state == state {
             return s;
         }
-        assert!(Instant::now() < deadline, "state never became {state}: {s:?}");
+        assert!(
+            Instant::now() < deadline,
+            "state never became {state}: {s:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
-fn write_config(path: &Path, root: &Path, state: &Path, cloud: &Path, props: &Path, charging_only: bool) {
+fn write_config(
+    path: &Path,
+    root: &Path,
+    state: &Path,
+    cloud: &Path,
+    props: &Path,
+    charging_only: bool,
+) {
     std::fs::write(
         path,
         format!(
@@ -145,16 +170,24 @@ async fn sync1_status_pause_resume_conflicts_and_held_deletes() {
     let mut finished = p.receive_cycle_finished().await.unwrap();
     put(&root, "Documents/a.txt", b"first");
     loop {
-        let sig = tokio::time::timeout(Duration::from_secs(120), finished.next()).await.expect("no cycle after a change").unwrap();
+        let sig = tokio::time::timeout(Duration::from_secs(120), finished.next())
+            .await
+            .expect("no cycle after a change")
+            .unwrap();
         let a = sig.args().unwrap();
         assert!(a.ok, "{}", a.error);
         if a.report.uploaded == 1 {
             break;
         }
     }
-    assert_eq!(std::fs::read(cloud.join("Documents/a.txt")).unwrap(), b"first");
+    assert_eq!(
+        std::fs::read(cloud.join("Documents/a.txt")).unwrap(),
+        b"first"
+    );
     let mut done = false;
-    while let Ok(Some(sig)) = tokio::time::timeout(Duration::from_millis(500), progress.next()).await {
+    while let Ok(Some(sig)) =
+        tokio::time::timeout(Duration::from_millis(500), progress.next()).await
+    {
         let a = sig.args().unwrap();
         done |= a.files_total >= 1 && a.files_done == a.files_total && a.bytes_done == 5;
     }
@@ -165,7 +198,10 @@ async fn sync1_status_pause_resume_conflicts_and_held_deletes() {
     assert_eq!(report, ReportCounts::default());
     let s = p.status().await.unwrap();
     assert_eq!(s.state, "idle");
-    assert!(s.last_sync_ms > 0 && s.errors.is_empty() && !s.paused, "{s:?}");
+    assert!(
+        s.last_sync_ms > 0 && s.errors.is_empty() && !s.paused,
+        "{s:?}"
+    );
 
     // Pause: a local change is not uploaded, SyncNow is refused, and the pause survives a restart.
     p.pause().await.unwrap();
@@ -179,8 +215,16 @@ async fn sync1_status_pause_resume_conflicts_and_held_deletes() {
     let s = wait_for_state(&p, "paused").await;
     assert!(s.paused);
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(p.status().await.unwrap().cycles_finished, 0, "a cycle ran while paused");
-    assert_eq!(std::fs::read(cloud.join("Documents/a.txt")).unwrap(), b"first", "uploaded while paused");
+    assert_eq!(
+        p.status().await.unwrap().cycles_finished,
+        0,
+        "a cycle ran while paused"
+    );
+    assert_eq!(
+        std::fs::read(cloud.join("Documents/a.txt")).unwrap(),
+        b"first",
+        "uploaded while paused"
+    );
 
     // Meanwhile a second device edits the same file: after resume, both versions are kept.
     let store = ObjectStore::Local(Arc::new(LocalStore::new(&cloud).unwrap()));
@@ -190,16 +234,28 @@ async fn sync1_status_pause_resume_conflicts_and_held_deletes() {
     b.sync().await;
     let mut finished = p.receive_cycle_finished().await.unwrap();
     p.resume().await.unwrap();
-    let sig = tokio::time::timeout(Duration::from_secs(120), finished.next()).await.unwrap().unwrap();
+    let sig = tokio::time::timeout(Duration::from_secs(120), finished.next())
+        .await
+        .unwrap()
+        .unwrap();
     let a = sig.args().unwrap();
     assert!(a.ok, "{}", a.error);
     assert_eq!(a.report.conflicts, 1);
     let conflicts = p.conflicts().await.unwrap();
     assert_eq!(conflicts.len(), 1, "{conflicts:?}");
     assert_eq!(conflicts[0].path, "Documents/a.txt");
-    assert!(conflicts[0].copy.starts_with("Documents/a.sync-conflict-"), "{conflicts:?}");
-    assert_eq!(std::fs::read(root.join(&conflicts[0].copy)).unwrap(), b"edited while paused");
-    assert_eq!(std::fs::read(root.join("Documents/a.txt")).unwrap(), b"edited on b");
+    assert!(
+        conflicts[0].copy.starts_with("Documents/a.sync-conflict-"),
+        "{conflicts:?}"
+    );
+    assert_eq!(
+        std::fs::read(root.join(&conflicts[0].copy)).unwrap(),
+        b"edited while paused"
+    );
+    assert_eq!(
+        std::fs::read(root.join("Documents/a.txt")).unwrap(),
+        b"edited on b"
+    );
 
     // Mass delete: held, shown in status, confirmed over the bus.
     for i in 0..80 {
@@ -207,21 +263,33 @@ async fn sync1_status_pause_resume_conflicts_and_held_deletes() {
     }
     let (ok, _, error) = sync_now(&p).await;
     assert!(ok, "{error}");
-    assert_eq!(std::fs::read_dir(cloud.join("Pictures")).unwrap().count(), 80);
+    assert_eq!(
+        std::fs::read_dir(cloud.join("Pictures")).unwrap().count(),
+        80
+    );
     // Deleted while paused, so that one cycle sees all 80 deletions.
     p.pause().await.unwrap();
     std::fs::remove_dir_all(root.join("Pictures")).unwrap();
     let mut finished = p.receive_cycle_finished().await.unwrap();
     p.resume().await.unwrap();
-    let sig = tokio::time::timeout(Duration::from_secs(120), finished.next()).await.unwrap().unwrap();
+    let sig = tokio::time::timeout(Duration::from_secs(120), finished.next())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(sig.args().unwrap().report.held_deletes, 80);
     assert_eq!(p.status().await.unwrap().held_deletes, 80);
-    assert!(cloud.join("Pictures/000.jpg").exists(), "the guard let deletions through");
+    assert!(
+        cloud.join("Pictures/000.jpg").exists(),
+        "the guard let deletions through"
+    );
     let mut finished = p.receive_cycle_finished().await.unwrap();
     assert_eq!(p.confirm_deletes().await.unwrap(), 80);
     // A cycle already under way may still hold them; the one the confirmation starts deletes.
     loop {
-        let sig = tokio::time::timeout(Duration::from_secs(120), finished.next()).await.unwrap().unwrap();
+        let sig = tokio::time::timeout(Duration::from_secs(120), finished.next())
+            .await
+            .unwrap()
+            .unwrap();
         let a = sig.args().unwrap();
         if a.report.deleted_remote > 0 {
             assert_eq!(a.report.deleted_remote, 80, "{:?}", a.report);
@@ -248,7 +316,14 @@ async fn charging_only_waits_and_sync_now_overrides_it() {
     let props = t.path().join("props");
     let config = t.path().join("sync.toml");
     std::fs::write(&props, "power.charging=0\n").unwrap();
-    write_config(&config, &root, &t.path().join("state"), &cloud, &props, true);
+    write_config(
+        &config,
+        &root,
+        &t.path().join("state"),
+        &cloud,
+        &props,
+        true,
+    );
     put(&root, "notes.txt", b"on battery");
     let _daemon = start_daemon(&config, &address);
     let p = proxy(&address).await;
@@ -259,7 +334,10 @@ async fn charging_only_waits_and_sync_now_overrides_it() {
     let (ok, report, error) = sync_now(&p).await;
     assert!(ok, "{error}");
     assert_eq!(report.uploaded, 1);
-    assert_eq!(std::fs::read(cloud.join("notes.txt")).unwrap(), b"on battery");
+    assert_eq!(
+        std::fs::read(cloud.join("notes.txt")).unwrap(),
+        b"on battery"
+    );
     let s = wait_for_state(&p, "waiting").await;
     assert_eq!(s.last_report.uploaded, 1);
 }

@@ -3,7 +3,6 @@
 //! file on every device and in the bucket.
 
 #![allow(clippy::unwrap_used)]
-
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -36,13 +35,20 @@ impl Device {
         std::fs::read(self.root().join(rel)).ok()
     }
     pub async fn sync(&self) -> CycleReport {
-        self.engine.sync_once().await.unwrap_or_else(|e| panic!("sync on device {}: {e}", self.engine.device_id()))
+        self.engine
+            .sync_once()
+            .await
+            .unwrap_or_else(|e| panic!("sync on device {}: {e}", self.engine.device_id()))
     }
 }
 
 pub fn test_config(dir: &Path) -> EngineConfig {
     let mut cfg = EngineConfig::new(dir.join("user"), dir.join("state"));
-    cfg.retry = RetryPolicy { attempts: 10, initial: Duration::from_millis(50), max: Duration::from_millis(800) };
+    cfg.retry = RetryPolicy {
+        attempts: 10,
+        initial: Duration::from_millis(50),
+        max: Duration::from_millis(800),
+    };
     cfg.multipart_threshold = 6 << 20;
     cfg.part_size = 5 << 20;
     cfg
@@ -94,7 +100,9 @@ pub fn tree_hashes(dir: &Path, skip_prefix: &[&str]) -> BTreeMap<String, String>
     let mut out = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             let rel = p.strip_prefix(dir).unwrap().to_str().unwrap().to_owned();
@@ -116,14 +124,21 @@ pub fn assert_converged(devices: &[&Device], bucket_dir: &Path) -> BTreeMap<Stri
     let bucket = tree_hashes(bucket_dir, &[".cirrus-sync", ".cirrus-store"]);
     for d in devices {
         let local = tree_hashes(&d.root(), &[]);
-        assert_eq!(local, bucket, "device {} differs from the bucket", d.engine.device_id());
+        assert_eq!(
+            local,
+            bucket,
+            "device {} differs from the bucket",
+            d.engine.device_id()
+        );
     }
     bucket
 }
 
 /// Deterministic pseudo-random content.
 pub fn content(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..len)
         .map(|_| {
             x ^= x << 13;

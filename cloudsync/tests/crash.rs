@@ -14,7 +14,9 @@ use cirrus_sync_fixtures::{ACCESS_KEY, S3Fixture, SECRET_KEY};
 use common::*;
 
 fn write_config(path: &Path, root: &Path, state: &Path, endpoint: &str, bandwidth: Option<u64>) {
-    let limit = bandwidth.map(|b| format!("bandwidth_limit = {b}\n")).unwrap_or_default();
+    let limit = bandwidth
+        .map(|b| format!("bandwidth_limit = {b}\n"))
+        .unwrap_or_default();
     std::fs::write(
         path,
         format!(
@@ -29,8 +31,13 @@ fn write_config(path: &Path, root: &Path, state: &Path, endpoint: &str, bandwidt
 
 fn recorded_parts(state: &Path) -> Vec<u32> {
     let db = rusqlite::Connection::open(state.join("state.sqlite")).unwrap();
-    let mut stmt = db.prepare("SELECT number FROM upload_parts WHERE path='video/long.mp4' ORDER BY number").unwrap();
-    stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    let mut stmt = db
+        .prepare("SELECT number FROM upload_parts WHERE path='video/long.mp4' ORDER BY number")
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -47,7 +54,13 @@ async fn kill_9_mid_multipart_upload_resumes_without_resending_parts() {
     // Slow enough (8 MiB/s) that the upload is certainly in progress when we kill it.
     write_config(&cfg, &root, &state, &s3.endpoint, Some(8 << 20));
     let bin = env!("CARGO_BIN_EXE_cirrus-syncd");
-    let mut child = Command::new(bin).arg("--config").arg(&cfg).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = Command::new(bin)
+        .arg("--config")
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     while recorded_parts_safe(&state).len() < 2 {
         assert!(Instant::now() < deadline, "the upload never got going");
@@ -59,14 +72,29 @@ async fn kill_9_mid_multipart_upload_resumes_without_resending_parts() {
     child.wait().unwrap();
     let done_before = recorded_parts(&state);
     let sent_before = s3.stats.parts_of("video/long.mp4").len();
-    assert!(done_before.len() >= 2 && done_before.len() < 8, "{done_before:?}");
+    assert!(
+        done_before.len() >= 2 && done_before.len() < 8,
+        "{done_before:?}"
+    );
 
     write_config(&cfg, &root, &state, &s3.endpoint, None);
-    let status = Command::new(bin).arg("--config").arg(&cfg).arg("--once").status().unwrap();
+    let status = Command::new(bin)
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--once")
+        .status()
+        .unwrap();
     assert!(status.success());
     let all = s3.stats.parts_of("video/long.mp4");
-    let resent: Vec<u32> = all[sent_before..].iter().copied().filter(|n| done_before.contains(n)).collect();
-    assert!(resent.is_empty(), "completed parts {resent:?} were sent again");
+    let resent: Vec<u32> = all[sent_before..]
+        .iter()
+        .copied()
+        .filter(|n| done_before.contains(n))
+        .collect();
+    assert!(
+        resent.is_empty(),
+        "completed parts {resent:?} were sent again"
+    );
     assert!(all.len() - sent_before <= 8 - done_before.len(), "{all:?}");
 
     // A second device gets the exact file; bucket, both devices compared by sha256.
@@ -83,7 +111,14 @@ fn recorded_parts_safe(state: &Path) -> Vec<u32> {
     if !state.join("state.sqlite").exists() {
         return Vec::new();
     }
-    let Ok(db) = rusqlite::Connection::open(state.join("state.sqlite")) else { return Vec::new() };
-    let Ok(mut stmt) = db.prepare("SELECT number FROM upload_parts WHERE path='video/long.mp4'") else { return Vec::new() };
-    stmt.query_map([], |r| r.get(0)).map(|rows| rows.filter_map(Result::ok).collect()).unwrap_or_default()
+    let Ok(db) = rusqlite::Connection::open(state.join("state.sqlite")) else {
+        return Vec::new();
+    };
+    let Ok(mut stmt) = db.prepare("SELECT number FROM upload_parts WHERE path='video/long.mp4'")
+    else {
+        return Vec::new();
+    };
+    stmt.query_map([], |r| r.get(0))
+        .map(|rows| rows.filter_map(Result::ok).collect())
+        .unwrap_or_default()
 }

@@ -33,8 +33,13 @@ fn oss_store(s: &OssServer, addressing: Addressing, secret: &str) -> ObjectStore
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_devices_sync_through_oss_v4_with_sts_and_custom_domain() {
-    let oss = OssServer::start("photos", "cn-hangzhou", Some("sts-token-123")).await.unwrap();
-    let a = device_with(oss_store(&oss, Addressing::CustomDomain, &oss.secret_key), |_| {});
+    let oss = OssServer::start("photos", "cn-hangzhou", Some("sts-token-123"))
+        .await
+        .unwrap();
+    let a = device_with(
+        oss_store(&oss, Addressing::CustomDomain, &oss.secret_key),
+        |_| {},
+    );
     let b = device_with(oss_store(&oss, Addressing::Path, &oss.secret_key), |_| {});
     a.write("Pictures/一张照片.jpg", &content(5, 100_000));
     a.write("Documents/a b+c.txt", b"spaces and plus");
@@ -46,8 +51,15 @@ async fn two_devices_sync_through_oss_v4_with_sts_and_custom_domain() {
     assert!(oss.stats.requests.load(Ordering::SeqCst) > 10);
     // Compare every file on both devices with the bucket's objects.
     let mut bucket = std::collections::BTreeMap::new();
-    for k in oss.keys().into_iter().filter(|k| !k.starts_with(".cirrus-sync/")) {
-        bucket.insert(k.clone(), cirrus_syncd::integrity::sha256_hex(&oss.object(&k).unwrap()));
+    for k in oss
+        .keys()
+        .into_iter()
+        .filter(|k| !k.starts_with(".cirrus-sync/"))
+    {
+        bucket.insert(
+            k.clone(),
+            cirrus_syncd::integrity::sha256_hex(&oss.object(&k).unwrap()),
+        );
     }
     assert_eq!(bucket.len(), 3);
     assert_eq!(tree_hashes(&a.root(), &[]), bucket);
@@ -57,10 +69,18 @@ async fn two_devices_sync_through_oss_v4_with_sts_and_custom_domain() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_secret_is_refused_by_signature_check() {
-    let oss = OssServer::start("photos", "cn-hangzhou", None).await.unwrap();
+    let oss = OssServer::start("photos", "cn-hangzhou", None)
+        .await
+        .unwrap();
     let bad = oss_store(&oss, Addressing::Path, "not-the-secret");
-    let err = bad.put("x", Bytes::from_static(b"1"), "00").await.unwrap_err();
-    assert!(matches!(err, StoreError::Permanent(ref m) if m.contains("403")), "{err}");
+    let err = bad
+        .put("x", Bytes::from_static(b"1"), "00")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Permanent(ref m) if m.contains("403")),
+        "{err}"
+    );
     assert_eq!(oss.stats.signature_failures.load(Ordering::SeqCst), 1);
     // Wrong region is refused too.
     let mut cfg_region = HttpStoreConfig {
@@ -78,16 +98,27 @@ async fn wrong_secret_is_refused_by_signature_check() {
     cfg_region.region = "cn-hangzhou".into();
     let good = HttpStore::new(cfg_region).unwrap();
     good.put("x", Bytes::from_static(b"1"), "00").await.unwrap();
-    assert_eq!(good.head("x").await.unwrap().unwrap().sha256.as_deref(), Some("00"));
+    assert_eq!(
+        good.head("x").await.unwrap().unwrap().sha256.as_deref(),
+        Some("00")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crc64_mismatch_is_detected_and_retried() {
-    let oss = OssServer::start("photos", "cn-hangzhou", None).await.unwrap();
+    let oss = OssServer::start("photos", "cn-hangzhou", None)
+        .await
+        .unwrap();
     let store = oss_store(&oss, Addressing::Path, &oss.secret_key);
     oss.stats.corrupt_crc.store(1, Ordering::SeqCst);
-    let err = store.put("k", Bytes::from_static(b"payload"), "00").await.unwrap_err();
-    assert!(err.is_transient() && err.to_string().contains("CRC-64"), "{err}");
+    let err = store
+        .put("k", Bytes::from_static(b"payload"), "00")
+        .await
+        .unwrap_err();
+    assert!(
+        err.is_transient() && err.to_string().contains("CRC-64"),
+        "{err}"
+    );
     // The device retries such failures: a full sync through a server that corrupts two answers.
     let a = device_with(oss_store(&oss, Addressing::Path, &oss.secret_key), |_| {});
     a.write("doc.txt", b"content");

@@ -28,16 +28,28 @@ async fn two_devices_mirror_edits_deletes_and_keep_paths_in_the_bucket() {
     a.write("Contacts/export.vcf", b"BEGIN:VCARD\nEND:VCARD\n");
     a.write("big/video.bin", &content(2, 7 << 20)); // multipart
     sync_all(&[&a, &b]).await;
-    assert_eq!(b.read("Pictures/2025/cat.jpg").unwrap(), content(1, 200_000));
+    assert_eq!(
+        b.read("Pictures/2025/cat.jpg").unwrap(),
+        content(1, 200_000)
+    );
     // The bucket is a browsable mirror: objects at the user's paths.
-    assert_eq!(std::fs::read(s3.bucket_dir.join("Documents/notes.txt")).unwrap(), b"hello");
-    assert_eq!(std::fs::read(s3.bucket_dir.join("big/video.bin")).unwrap(), content(2, 7 << 20));
+    assert_eq!(
+        std::fs::read(s3.bucket_dir.join("Documents/notes.txt")).unwrap(),
+        b"hello"
+    );
+    assert_eq!(
+        std::fs::read(s3.bucket_dir.join("big/video.bin")).unwrap(),
+        content(2, 7 << 20)
+    );
 
     b.write("Documents/notes.txt", b"hello from b");
     std::fs::remove_file(b.root().join("Contacts/export.vcf")).unwrap();
     sync_all(&[&b, &a]).await;
     assert_eq!(a.read("Documents/notes.txt").unwrap(), b"hello from b");
-    assert!(a.read("Contacts/export.vcf").is_none(), "the delete travelled as a tombstone");
+    assert!(
+        a.read("Contacts/export.vcf").is_none(),
+        "the delete travelled as a tombstone"
+    );
     let files = assert_converged(&[&a, &b], &s3.bucket_dir);
     assert_eq!(files.len(), 3);
 }
@@ -59,8 +71,18 @@ async fn offline_edits_of_the_same_file_keep_both_versions() {
     let files = assert_converged(&[&a, &b], &s3.bucket_dir);
     assert_eq!(files.len(), 2, "{files:?}");
     assert_eq!(a.read("Documents/plan.txt").unwrap(), b"edited on a");
-    let copy = files.keys().find(|k| k.contains(".sync-conflict-")).unwrap().clone();
-    assert!(copy.starts_with(&format!("Documents/plan.sync-conflict-{}-", b.engine.device_id())), "{copy}");
+    let copy = files
+        .keys()
+        .find(|k| k.contains(".sync-conflict-"))
+        .unwrap()
+        .clone();
+    assert!(
+        copy.starts_with(&format!(
+            "Documents/plan.sync-conflict-{}-",
+            b.engine.device_id()
+        )),
+        "{copy}"
+    );
     assert!(copy.ends_with(".txt"));
     assert_eq!(a.read(&copy).unwrap(), b"edited on b");
     let conflicts = b.engine.conflicts().unwrap();
@@ -90,7 +112,10 @@ async fn deleting_1000_files_is_held_until_confirmed() {
     let a = device_with(s3_store(&s3.endpoint, &s3.bucket), |_| {});
     let b = device_with(s3_store(&s3.endpoint, &s3.bucket), |_| {});
     for i in 0..1000 {
-        a.write(&format!("Pictures/{i:04}.jpg"), format!("photo {i}").as_bytes());
+        a.write(
+            &format!("Pictures/{i:04}.jpg"),
+            format!("photo {i}").as_bytes(),
+        );
     }
     a.write("keep.txt", b"keep");
     sync_all(&[&a, &b]).await;
@@ -99,9 +124,17 @@ async fn deleting_1000_files_is_held_until_confirmed() {
     assert_eq!(r.held_deletes, 1000);
     assert_eq!(r.deleted_remote, 0);
     assert_eq!(a.engine.status().held_deletes, 1000);
-    assert_eq!(tree_hashes(&s3.bucket_dir, &[".cirrus-sync"]).len(), 1001, "nothing deleted in the bucket");
+    assert_eq!(
+        tree_hashes(&s3.bucket_dir, &[".cirrus-sync"]).len(),
+        1001,
+        "nothing deleted in the bucket"
+    );
     b.sync().await;
-    assert_eq!(tree_hashes(&b.root(), &[]).len(), 1001, "nothing deleted on the other device");
+    assert_eq!(
+        tree_hashes(&b.root(), &[]).len(),
+        1001,
+        "nothing deleted on the other device"
+    );
 
     a.engine.confirm_deletes();
     let r = a.sync().await;
@@ -130,14 +163,39 @@ async fn renaming_a_1000_file_directory_copies_server_side() {
     std::fs::rename(a.root().join("Music"), a.root().join("Audio")).unwrap();
     let up_before = a.engine.store().counters().bytes_up.load(Ordering::Relaxed);
     let r = a.sync().await;
-    assert_eq!((r.copied, r.uploaded, r.deleted_remote, r.held_deletes), (1000, 0, 1000, 0), "{r:?}");
+    assert_eq!(
+        (r.copied, r.uploaded, r.deleted_remote, r.held_deletes),
+        (1000, 0, 1000, 0),
+        "{r:?}"
+    );
     let sent = a.engine.store().counters().bytes_up.load(Ordering::Relaxed) - up_before;
-    assert!(sent < 1000 * 2000 / 2, "file contents were re-uploaded ({sent} bytes sent)");
-    let down_before = b.engine.store().counters().bytes_down.load(Ordering::Relaxed);
+    assert!(
+        sent < 1000 * 2000 / 2,
+        "file contents were re-uploaded ({sent} bytes sent)"
+    );
+    let down_before = b
+        .engine
+        .store()
+        .counters()
+        .bytes_down
+        .load(Ordering::Relaxed);
     let r = b.sync().await;
-    assert_eq!((r.downloaded, r.deleted_local, r.held_deletes), (1000, 1000, 0), "{r:?}");
-    let fetched = b.engine.store().counters().bytes_down.load(Ordering::Relaxed) - down_before;
-    assert!(fetched < 1000 * 2000 / 2, "the other device downloaded the contents again ({fetched} bytes)");
+    assert_eq!(
+        (r.downloaded, r.deleted_local, r.held_deletes),
+        (1000, 1000, 0),
+        "{r:?}"
+    );
+    let fetched = b
+        .engine
+        .store()
+        .counters()
+        .bytes_down
+        .load(Ordering::Relaxed)
+        - down_before;
+    assert!(
+        fetched < 1000 * 2000 / 2,
+        "the other device downloaded the contents again ({fetched} bytes)"
+    );
     sync_all(&[&a, &b]).await;
     let files = assert_converged(&[&a, &b], &s3.bucket_dir);
     assert_eq!(files.len(), 1000);
@@ -165,7 +223,10 @@ async fn a_bucket_returning_500s_for_a_while_loses_nothing() {
         }
     }
     healer.await.unwrap();
-    assert!(s3.stats.failed.load(Ordering::SeqCst) > 0, "the outage was never seen");
+    assert!(
+        s3.stats.failed.load(Ordering::SeqCst) > 0,
+        "the outage was never seen"
+    );
     sync_all(&[&a, &b]).await;
     assert_eq!(assert_converged(&[&a, &b], &s3.bucket_dir).len(), 60);
 }
@@ -192,7 +253,10 @@ async fn connection_resets_and_delays_through_the_fault_proxy() {
         a.write(&format!("small/{i}"), &content(100 + i, 30_000));
     }
     sync_all(&[&a, &b]).await;
-    assert!(proxy.resets_done.load(Ordering::SeqCst) > 0, "no connection was reset");
+    assert!(
+        proxy.resets_done.load(Ordering::SeqCst) > 0,
+        "no connection was reset"
+    );
     assert_eq!(assert_converged(&[&a, &b], &s3.bucket_dir).len(), 41);
 }
 
@@ -200,7 +264,9 @@ async fn connection_resets_and_delays_through_the_fault_proxy() {
 async fn embedded_backend_syncs_two_devices() {
     let cloud = tempfile::tempdir().unwrap();
     let store = || {
-        cirrus_syncd::store::ObjectStore::Local(std::sync::Arc::new(cirrus_syncd::store::LocalStore::new(cloud.path()).unwrap()))
+        cirrus_syncd::store::ObjectStore::Local(std::sync::Arc::new(
+            cirrus_syncd::store::LocalStore::new(cloud.path()).unwrap(),
+        ))
     };
     let a = device_with(store(), |_| {});
     let b = device_with(store(), |_| {});

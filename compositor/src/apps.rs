@@ -16,7 +16,9 @@ const MAX_ENTRY_BYTES: u64 = 256 * 1024;
 /// Largest icon file read.
 const MAX_ICON_BYTES: u64 = 4 * 1024 * 1024;
 /// Icon sizes searched, best first.
-const ICON_SIZES: &[&str] = &["256x256", "192x192", "128x128", "96x96", "72x72", "64x64", "48x48", "32x32"];
+const ICON_SIZES: &[&str] = &[
+    "256x256", "192x192", "128x128", "96x96", "72x72", "64x64", "48x48", "32x32",
+];
 
 /// One launchable app.
 #[derive(Debug, Clone)]
@@ -33,7 +35,11 @@ pub struct AppEntry {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EntryError {
     #[error("{path}:{line}: {message}")]
-    Syntax { path: String, line: usize, message: String },
+    Syntax {
+        path: String,
+        line: usize,
+        message: String,
+    },
     #[error("{path}: {message}")]
     Invalid { path: String, message: String },
     /// Not an error: the entry asks not to be shown (NoDisplay, Hidden, not an Application, terminal app).
@@ -42,7 +48,10 @@ pub enum EntryError {
 }
 
 /// Parses the `[Desktop Entry]` group of a `.desktop` file.
-pub fn parse_desktop_entry(path: &Path, text: &str) -> Result<BTreeMap<String, String>, EntryError> {
+pub fn parse_desktop_entry(
+    path: &Path,
+    text: &str,
+) -> Result<BTreeMap<String, String>, EntryError> {
     let shown = path.display().to_string();
     let mut in_main = false;
     let mut seen_main = false;
@@ -54,7 +63,11 @@ pub fn parse_desktop_entry(path: &Path, text: &str) -> Result<BTreeMap<String, S
         }
         if line.starts_with('[') {
             if !line.ends_with(']') {
-                return Err(EntryError::Syntax { path: shown, line: i + 1, message: format!("unterminated group header `{line}`") });
+                return Err(EntryError::Syntax {
+                    path: shown,
+                    line: i + 1,
+                    message: format!("unterminated group header `{line}`"),
+                });
             }
             in_main = line == "[Desktop Entry]";
             seen_main |= in_main;
@@ -64,12 +77,20 @@ pub fn parse_desktop_entry(path: &Path, text: &str) -> Result<BTreeMap<String, S
             continue;
         }
         let Some((key, value)) = line.split_once('=') else {
-            return Err(EntryError::Syntax { path: shown, line: i + 1, message: format!("expected KEY=VALUE, found `{line}`") });
+            return Err(EntryError::Syntax {
+                path: shown,
+                line: i + 1,
+                message: format!("expected KEY=VALUE, found `{line}`"),
+            });
         };
-        keys.entry(key.trim().to_owned()).or_insert_with(|| value.trim().to_owned());
+        keys.entry(key.trim().to_owned())
+            .or_insert_with(|| value.trim().to_owned());
     }
     if !seen_main {
-        return Err(EntryError::Invalid { path: shown, message: "no [Desktop Entry] group".into() });
+        return Err(EntryError::Invalid {
+            path: shown,
+            message: "no [Desktop Entry] group".into(),
+        });
     }
     Ok(keys)
 }
@@ -128,24 +149,57 @@ pub fn split_exec(exec: &str) -> Result<Vec<String>, String> {
 /// Reads one entry; `data_dir` is where its icons are looked up.
 pub fn load_entry(path: &Path, data_dir: &Path) -> Result<AppEntry, EntryError> {
     let shown = path.display().to_string();
-    let text = read_capped(path, MAX_ENTRY_BYTES).map_err(|message| EntryError::Invalid { path: shown.clone(), message })?;
+    let text = read_capped(path, MAX_ENTRY_BYTES).map_err(|message| EntryError::Invalid {
+        path: shown.clone(),
+        message,
+    })?;
     let keys = parse_desktop_entry(path, &text)?;
     let flag = |k: &str| keys.get(k).is_some_and(|v| v == "true");
     if keys.get("Type").map(String::as_str) != Some("Application") {
-        return Err(EntryError::NotShown { path: shown, reason: "not an Application" });
+        return Err(EntryError::NotShown {
+            path: shown,
+            reason: "not an Application",
+        });
     }
     if flag("NoDisplay") || flag("Hidden") {
-        return Err(EntryError::NotShown { path: shown, reason: "NoDisplay/Hidden" });
+        return Err(EntryError::NotShown {
+            path: shown,
+            reason: "NoDisplay/Hidden",
+        });
     }
     if flag("Terminal") {
-        return Err(EntryError::NotShown { path: shown, reason: "needs a terminal" });
+        return Err(EntryError::NotShown {
+            path: shown,
+            reason: "needs a terminal",
+        });
     }
-    let name = keys.get("Name").filter(|n| !n.is_empty()).cloned().ok_or_else(|| EntryError::Invalid { path: shown.clone(), message: "no Name".into() })?;
-    let exec = keys.get("Exec").ok_or_else(|| EntryError::Invalid { path: shown.clone(), message: "no Exec".into() })?;
-    let exec = split_exec(exec).map_err(|message| EntryError::Invalid { path: shown.clone(), message })?;
-    let id = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = keys
+        .get("Name")
+        .filter(|n| !n.is_empty())
+        .cloned()
+        .ok_or_else(|| EntryError::Invalid {
+            path: shown.clone(),
+            message: "no Name".into(),
+        })?;
+    let exec = keys.get("Exec").ok_or_else(|| EntryError::Invalid {
+        path: shown.clone(),
+        message: "no Exec".into(),
+    })?;
+    let exec = split_exec(exec).map_err(|message| EntryError::Invalid {
+        path: shown.clone(),
+        message,
+    })?;
+    let id = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let icon = keys.get("Icon").and_then(|name| find_icon(name, data_dir));
-    Ok(AppEntry { id, name, exec, icon })
+    Ok(AppEntry {
+        id,
+        name,
+        exec,
+        icon,
+    })
 }
 
 fn read_capped(path: &Path, cap: u64) -> Result<String, String> {
@@ -163,7 +217,16 @@ pub fn find_icon(name: &str, data_dir: &Path) -> Option<Pixmap> {
     } else if name.contains('/') || name.contains("..") {
         return None;
     } else {
-        let mut c: Vec<PathBuf> = ICON_SIZES.iter().map(|size| data_dir.join("icons/hicolor").join(size).join("apps").join(format!("{name}.png"))).collect();
+        let mut c: Vec<PathBuf> = ICON_SIZES
+            .iter()
+            .map(|size| {
+                data_dir
+                    .join("icons/hicolor")
+                    .join(size)
+                    .join("apps")
+                    .join(format!("{name}.png"))
+            })
+            .collect();
         c.push(data_dir.join("pixmaps").join(format!("{name}.png")));
         c
     };
@@ -189,8 +252,14 @@ pub fn discover(data_dirs: &[PathBuf]) -> Vec<AppEntry> {
     let mut apps: BTreeMap<String, AppEntry> = BTreeMap::new();
     for data_dir in data_dirs {
         let dir = data_dir.join("applications");
-        let Ok(read) = std::fs::read_dir(&dir) else { continue };
-        let mut paths: Vec<PathBuf> = read.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "desktop")).collect();
+        let Ok(read) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut paths: Vec<PathBuf> = read
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "desktop"))
+            .collect();
         paths.sort();
         for path in paths {
             match load_entry(&path, data_dir) {
@@ -210,9 +279,15 @@ pub fn discover(data_dirs: &[PathBuf]) -> Vec<AppEntry> {
 /// Starts `app` as a client of the compositor at `socket`. Its output goes to ours (the console on
 /// a device), so crashes are visible in the log.
 pub fn launch(app: &AppEntry, socket: &Path) -> std::io::Result<Child> {
-    let (program, args) = app.exec.split_first().ok_or_else(|| std::io::Error::other("empty Exec"))?;
+    let (program, args) = app
+        .exec
+        .split_first()
+        .ok_or_else(|| std::io::Error::other("empty Exec"))?;
     let mut cmd = Command::new(program);
-    cmd.args(args).env("WAYLAND_DISPLAY", socket).env_remove("DISPLAY").stdin(Stdio::null());
+    cmd.args(args)
+        .env("WAYLAND_DISPLAY", socket)
+        .env_remove("DISPLAY")
+        .stdin(Stdio::null());
     if let Some(dir) = socket.parent() {
         cmd.env("XDG_RUNTIME_DIR", dir);
     }
@@ -226,7 +301,10 @@ mod tests {
     #[test]
     fn exec_field_codes_and_quotes() {
         assert_eq!(split_exec("foot %U").unwrap_or_default(), ["foot"]);
-        assert_eq!(split_exec(r#"sh -c "echo \"hi\" 100%%""#).unwrap_or_default(), ["sh", "-c", r#"echo "hi" 100%"#]);
+        assert_eq!(
+            split_exec(r#"sh -c "echo \"hi\" 100%%""#).unwrap_or_default(),
+            ["sh", "-c", r#"echo "hi" 100%"#]
+        );
         assert!(split_exec("\"open").is_err());
         assert!(split_exec("%f").is_err());
     }
@@ -237,9 +315,21 @@ mod tests {
         let apps = dir.path().join("applications");
         std::fs::create_dir_all(&apps).unwrap_or_else(|e| panic!("{e}"));
         std::fs::write(apps.join("term.desktop"), "[Desktop Entry]\nType=Application\nName=Terminal\nName[fr]=Terminal FR\nExec=foot %U\nIcon=term\n[Desktop Action new]\nName=Ignored\n").unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(apps.join("hidden.desktop"), "[Desktop Entry]\nType=Application\nName=Hidden\nExec=x\nNoDisplay=true\n").unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(apps.join("broken.desktop"), "[Desktop Entry]\nType=Application\nName=Broken\nthis line is wrong\n").unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(apps.join("cli.desktop"), "[Desktop Entry]\nType=Application\nName=Top\nExec=top\nTerminal=true\n").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(
+            apps.join("hidden.desktop"),
+            "[Desktop Entry]\nType=Application\nName=Hidden\nExec=x\nNoDisplay=true\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(
+            apps.join("broken.desktop"),
+            "[Desktop Entry]\nType=Application\nName=Broken\nthis line is wrong\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(
+            apps.join("cli.desktop"),
+            "[Desktop Entry]\nType=Application\nName=Top\nExec=top\nTerminal=true\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         let found = discover(&[dir.path().to_path_buf()]);
         let names: Vec<&str> = found.iter().map(|a| a.name.as_str()).collect();
         assert_eq!(names, ["Terminal"]);

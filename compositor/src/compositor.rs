@@ -9,14 +9,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow};
 use cirrus_ui::text::TextRenderer;
 use smithay::backend::drm::DrmEvent;
-use smithay::backend::renderer::element::{RenderElementStates, default_primary_scanout_output_compare};
-use smithay::desktop::utils::{
-    OutputPresentationFeedback, surface_presentation_feedback_flags_from_states, surface_primary_scanout_output,
-    update_surface_primary_scanout_output,
+use smithay::backend::renderer::element::{
+    RenderElementStates, default_primary_scanout_output_compare,
 };
-use smithay::reexports::wayland_protocols::wp::presentation_time::server::wp_presentation_feedback;
-use smithay::utils::{Clock, Monotonic};
-use smithay::wayland::presentation::Refresh;
+use smithay::desktop::utils::{
+    OutputPresentationFeedback, surface_presentation_feedback_flags_from_states,
+    surface_primary_scanout_output, update_surface_primary_scanout_output,
+};
 use smithay::desktop::{PopupManager, Space};
 use smithay::input::SeatState;
 use smithay::output::{Mode as OutputMode, Output, PhysicalProperties, Scale, Subpixel};
@@ -24,10 +23,13 @@ use smithay::reexports::calloop::channel::{Channel, Event as ChannelEvent, Sende
 use smithay::reexports::calloop::generic::Generic;
 use smithay::reexports::calloop::timer::{TimeoutAction, Timer};
 use smithay::reexports::calloop::{EventLoop, Interest, LoopHandle, Mode, PostAction};
+use smithay::reexports::wayland_protocols::wp::presentation_time::server::wp_presentation_feedback;
 use smithay::reexports::wayland_server::Display;
 use smithay::utils::Transform;
+use smithay::utils::{Clock, Monotonic};
 use smithay::wayland::compositor::CompositorState;
 use smithay::wayland::output::OutputManagerState;
+use smithay::wayland::presentation::Refresh;
 use smithay::wayland::selection::data_device::DataDeviceState;
 use smithay::wayland::shell::xdg::XdgShellState;
 use smithay::wayland::shm::ShmState;
@@ -75,7 +77,11 @@ impl Config {
     /// Data directories searched for apps on a device.
     pub fn default_app_dirs() -> Vec<PathBuf> {
         // /data/system/applications: launcher entries the app manager writes for installed apps.
-        vec![PathBuf::from("/data/system"), PathBuf::from("/usr/local/share"), PathBuf::from("/usr/share")]
+        vec![
+            PathBuf::from("/data/system"),
+            PathBuf::from("/usr/local/share"),
+            PathBuf::from("/usr/share"),
+        ]
     }
 }
 
@@ -94,9 +100,19 @@ pub enum Command {
 /// Input injected by tests and tools, in logical coordinates.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum InjectedInput {
-    Down { pointing: crate::input::Pointing, x: f64, y: f64 },
-    Motion { pointing: crate::input::Pointing, x: f64, y: f64 },
-    Up { pointing: crate::input::Pointing },
+    Down {
+        pointing: crate::input::Pointing,
+        x: f64,
+        y: f64,
+    },
+    Motion {
+        pointing: crate::input::Pointing,
+        x: f64,
+        y: f64,
+    },
+    Up {
+        pointing: crate::input::Pointing,
+    },
 }
 
 /// The event loop's data: the compositor state and the backend drawing it.
@@ -125,7 +141,8 @@ pub struct Compositor {
 
 impl Compositor {
     pub fn new(config: Config) -> anyhow::Result<Self> {
-        let event_loop: EventLoop<'static, Cirrus> = EventLoop::try_new().context("creating the event loop")?;
+        let event_loop: EventLoop<'static, Cirrus> =
+            EventLoop::try_new().context("creating the event loop")?;
         let handle = event_loop.handle();
         let display: Display<State> = Display::new().context("creating the Wayland display")?;
         let dh = display.handle();
@@ -135,9 +152,17 @@ impl Compositor {
             BackendKind::Headless { width, height } => {
                 let output = Output::new(
                     "HEADLESS-1".into(),
-                    PhysicalProperties { size: (0, 0).into(), subpixel: Subpixel::Unknown, make: "Cirrus".into(), model: "Headless".into() },
+                    PhysicalProperties {
+                        size: (0, 0).into(),
+                        subpixel: Subpixel::Unknown,
+                        make: "Cirrus".into(),
+                        model: "Headless".into(),
+                    },
                 );
-                let mode = OutputMode { size: (*width as i32, *height as i32).into(), refresh: 60_000 };
+                let mode = OutputMode {
+                    size: (*width as i32, *height as i32).into(),
+                    refresh: 60_000,
+                };
                 (output, mode, None)
             }
             BackendKind::Drm { card } => {
@@ -145,7 +170,11 @@ impl Compositor {
                 let (device, notifier, fd, choice) = drm::open(card)?;
                 let (output, mode) = drm::DrmBackend::describe_output(&choice);
                 tracing::info!(card = %card.display(), connector = %choice.connector_name, width = mode.size.w, height = mode.size.h, refresh_mhz = mode.refresh, "display found");
-                (output, mode, Some((device, notifier, fd, choice, card.clone())))
+                (
+                    output,
+                    mode,
+                    Some((device, notifier, fd, choice, card.clone())),
+                )
             }
         };
         let (width, height) = (mode.size.w.max(1) as u32, mode.size.h.max(1) as u32);
@@ -154,9 +183,22 @@ impl Compositor {
         } else {
             TextRenderer::with_font_dirs(config.font_dirs.iter().map(|p| p.as_path()))
         };
-        let scale = config.scale.unwrap_or_else(|| cirrus_ui::shell::ShellLayout::new(width, height).scale.round().max(1.0) as i32).max(1);
+        let scale = config
+            .scale
+            .unwrap_or_else(|| {
+                cirrus_ui::shell::ShellLayout::new(width, height)
+                    .scale
+                    .round()
+                    .max(1.0) as i32
+            })
+            .max(1);
         let shell = Shell::new(width, height, scale, text);
-        output.change_current_state(Some(mode), Some(Transform::Normal), Some(Scale::Integer(scale)), Some((0, 0).into()));
+        output.change_current_state(
+            Some(mode),
+            Some(Transform::Normal),
+            Some(Scale::Integer(scale)),
+            Some((0, 0).into()),
+        );
         output.set_preferred(mode);
         let _global = output.create_global::<State>(&dh);
 
@@ -193,7 +235,14 @@ impl Compositor {
         let apps = crate::apps::discover(&config.app_dirs);
         tracing::info!(count = apps.len(), "apps on the launcher");
         let mut shell = shell;
-        shell.set_launcher_items(apps.iter().map(|a| cirrus_ui::launcher::LauncherItem { label: a.name.clone(), icon: a.icon.clone() }).collect());
+        shell.set_launcher_items(
+            apps.iter()
+                .map(|a| cirrus_ui::launcher::LauncherItem {
+                    label: a.name.clone(),
+                    icon: a.icon.clone(),
+                })
+                .collect(),
+        );
         let socket_path = Self::listen(&handle, &config.socket)?;
 
         let state = State {
@@ -202,7 +251,9 @@ impl Compositor {
             started: Instant::now(),
             compositor_state: CompositorState::new::<State>(&dh),
             xdg_shell_state: XdgShellState::new::<State>(&dh),
-            xdg_decoration_state: smithay::wayland::shell::xdg::decoration::XdgDecorationState::new::<State>(&dh),
+            xdg_decoration_state: smithay::wayland::shell::xdg::decoration::XdgDecorationState::new::<
+                State,
+            >(&dh),
             protocols: crate::handlers::protocols::Protocols::new(&dh),
             shm_state: ShmState::new::<State>(&dh, vec![]),
             output_manager_state: OutputManagerState::new_with_xdg_output::<State>(&dh),
@@ -227,14 +278,17 @@ impl Compositor {
         };
 
         handle
-            .insert_source(Generic::new(display, Interest::READ, Mode::Level), |_, display, data: &mut Cirrus| {
-                // SAFETY: the display is not dropped while the source exists.
-                let display = unsafe { display.get_mut() };
-                if let Err(err) = display.dispatch_clients(&mut data.state) {
-                    tracing::error!(%err, "dispatching Wayland clients");
-                }
-                Ok(PostAction::Continue)
-            })
+            .insert_source(
+                Generic::new(display, Interest::READ, Mode::Level),
+                |_, display, data: &mut Cirrus| {
+                    // SAFETY: the display is not dropped while the source exists.
+                    let display = unsafe { display.get_mut() };
+                    if let Err(err) = display.dispatch_clients(&mut data.state) {
+                        tracing::error!(%err, "dispatching Wayland clients");
+                    }
+                    Ok(PostAction::Continue)
+                },
+            )
             .map_err(|e| anyhow!("watching the Wayland display: {e}"))?;
 
         Self::start_clock(&handle)?;
@@ -250,55 +304,88 @@ impl Compositor {
             })
             .map_err(|e| anyhow!("starting the status indicators: {e}"))?;
         handle
-            .insert_source(Timer::from_duration(Duration::from_secs(1)), |_, _, data: &mut Cirrus| {
-                data.state.reap_children();
-                TimeoutAction::ToDuration(Duration::from_secs(1))
-            })
+            .insert_source(
+                Timer::from_duration(Duration::from_secs(1)),
+                |_, _, data: &mut Cirrus| {
+                    data.state.reap_children();
+                    TimeoutAction::ToDuration(Duration::from_secs(1))
+                },
+            )
             .map_err(|e| anyhow!("starting the reaper: {e}"))?;
         if matches!(backend, Backend::Headless(_)) {
             Self::start_frame_timer(&handle)?;
         }
 
-        let mut data = Cirrus { state, backend, pending_feedback: None, frame_seq: 0, clock: Clock::new() };
+        let mut data = Cirrus {
+            state,
+            backend,
+            pending_feedback: None,
+            frame_seq: 0,
+            clock: Clock::new(),
+        };
         data.update_clock();
         tracing::info!(backend = data.backend.name(), socket = %socket_path.display(), width, height, scale, "compositor ready for clients");
-        Ok(Self { event_loop, data, socket_path })
+        Ok(Self {
+            event_loop,
+            data,
+            socket_path,
+        })
     }
 
-    fn listen(handle: &LoopHandle<'static, Cirrus>, socket: &SocketChoice) -> anyhow::Result<PathBuf> {
+    fn listen(
+        handle: &LoopHandle<'static, Cirrus>,
+        socket: &SocketChoice,
+    ) -> anyhow::Result<PathBuf> {
         let insert = |data: &mut Cirrus, stream: std::os::unix::net::UnixStream| {
-            if let Err(err) = data.state.display_handle.insert_client(stream, Arc::new(ClientState::default())) {
+            if let Err(err) = data
+                .state
+                .display_handle
+                .insert_client(stream, Arc::new(ClientState::default()))
+            {
                 tracing::warn!(%err, "could not accept a client");
             }
         };
         match socket {
             SocketChoice::Auto => {
-                let source = ListeningSocketSource::new_auto().context("creating the Wayland socket in $XDG_RUNTIME_DIR")?;
+                let source = ListeningSocketSource::new_auto()
+                    .context("creating the Wayland socket in $XDG_RUNTIME_DIR")?;
                 let name: OsString = source.socket_name().to_os_string();
-                let dir = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from).unwrap_or_default();
+                let dir = std::env::var_os("XDG_RUNTIME_DIR")
+                    .map(PathBuf::from)
+                    .unwrap_or_default();
                 handle
-                    .insert_source(source, move |stream, _, data: &mut Cirrus| insert(data, stream))
+                    .insert_source(source, move |stream, _, data: &mut Cirrus| {
+                        insert(data, stream)
+                    })
                     .map_err(|e| anyhow!("watching the Wayland socket: {e}"))?;
                 Ok(dir.join(name))
             }
             SocketChoice::Path(path) => {
                 let _ = std::fs::remove_file(path);
-                let listener = UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
-                listener.set_nonblocking(true).context("making the socket non-blocking")?;
+                let listener = UnixListener::bind(path)
+                    .with_context(|| format!("binding {}", path.display()))?;
+                listener
+                    .set_nonblocking(true)
+                    .context("making the socket non-blocking")?;
                 handle
-                    .insert_source(Generic::new(listener, Interest::READ, Mode::Level), move |_, listener, data: &mut Cirrus| {
-                        loop {
-                            match listener.accept() {
-                                Ok((stream, _)) => insert(data, stream),
-                                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => break,
-                                Err(err) => {
-                                    tracing::warn!(%err, "accepting a client");
-                                    break;
+                    .insert_source(
+                        Generic::new(listener, Interest::READ, Mode::Level),
+                        move |_, listener, data: &mut Cirrus| {
+                            loop {
+                                match listener.accept() {
+                                    Ok((stream, _)) => insert(data, stream),
+                                    Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
+                                        break;
+                                    }
+                                    Err(err) => {
+                                        tracing::warn!(%err, "accepting a client");
+                                        break;
+                                    }
                                 }
                             }
-                        }
-                        Ok(PostAction::Continue)
-                    })
+                            Ok(PostAction::Continue)
+                        },
+                    )
                     .map_err(|e| anyhow!("watching the Wayland socket: {e}"))?;
                 Ok(path.clone())
             }
@@ -348,13 +435,19 @@ impl Compositor {
                 ChannelEvent::Msg(Command::Lock) => data.state.lock(),
                 ChannelEvent::Msg(Command::Input(input)) => {
                     match input {
-                        InjectedInput::Down { pointing, x, y } => data.state.contact_down(pointing, None, (x, y).into()),
-                        InjectedInput::Motion { pointing, x, y } => data.state.contact_motion(pointing, None, (x, y).into()),
+                        InjectedInput::Down { pointing, x, y } => {
+                            data.state.contact_down(pointing, None, (x, y).into())
+                        }
+                        InjectedInput::Motion { pointing, x, y } => {
+                            data.state.contact_motion(pointing, None, (x, y).into())
+                        }
                         InjectedInput::Up { pointing } => data.state.contact_up(pointing, None),
                     }
                     data.state.needs_redraw = true;
                 }
-                ChannelEvent::Msg(Command::Stop) | ChannelEvent::Closed => data.state.loop_signal.stop(),
+                ChannelEvent::Msg(Command::Stop) | ChannelEvent::Closed => {
+                    data.state.loop_signal.stop()
+                }
             })
             .map_err(|e| anyhow!("command channel: {e}"))?;
         Ok(sender)
@@ -363,7 +456,8 @@ impl Compositor {
     /// Stops on SIGTERM/SIGINT.
     pub fn stop_on_signals(&mut self) -> anyhow::Result<()> {
         use smithay::reexports::calloop::signals::{Signal, Signals};
-        let signals = Signals::new(&[Signal::SIGTERM, Signal::SIGINT]).context("watching signals")?;
+        let signals =
+            Signals::new(&[Signal::SIGTERM, Signal::SIGINT]).context("watching signals")?;
         self.event_loop
             .handle()
             .insert_source(signals, |event, _, data: &mut Cirrus| {
@@ -376,7 +470,9 @@ impl Compositor {
 
     /// Runs one iteration of the event loop.
     pub fn dispatch(&mut self, timeout: Option<Duration>) -> anyhow::Result<()> {
-        self.event_loop.dispatch(timeout, &mut self.data).context("event loop")?;
+        self.event_loop
+            .dispatch(timeout, &mut self.data)
+            .context("event loop")?;
         self.data.after_dispatch();
         Ok(())
     }
@@ -384,7 +480,10 @@ impl Compositor {
     /// Runs until stopped (signal, [`Command::Stop`]).
     pub fn run(&mut self) -> anyhow::Result<()> {
         self.data.render_if_needed();
-        let result = self.event_loop.run(None, &mut self.data, |data| data.after_dispatch()).context("event loop");
+        let result = self
+            .event_loop
+            .run(None, &mut self.data, |data| data.after_dispatch())
+            .context("event loop");
         self.data.state.terminate_children();
         result
     }
@@ -432,7 +531,10 @@ impl Cirrus {
                 match self.backend {
                     Backend::Headless(_) => {
                         self.pending_feedback = Some(feedback);
-                        self.frame_presented(Refresh::Fixed(HEADLESS_FRAME), wp_presentation_feedback::Kind::empty());
+                        self.frame_presented(
+                            Refresh::Fixed(HEADLESS_FRAME),
+                            wp_presentation_feedback::Kind::empty(),
+                        );
                     }
                     Backend::Drm(_) => self.pending_feedback = Some(feedback),
                 }
@@ -443,16 +545,27 @@ impl Cirrus {
     }
 
     /// Collects the presentation-time feedback requests of what was just rendered.
-    fn take_presentation_feedback(&mut self, states: &RenderElementStates) -> OutputPresentationFeedback {
+    fn take_presentation_feedback(
+        &mut self,
+        states: &RenderElementStates,
+    ) -> OutputPresentationFeedback {
         let output = self.state.output.clone();
         let mut feedback = OutputPresentationFeedback::new(&output);
         if let Some(window) = self.state.shown_window() {
             window.with_surfaces(|surface, data| {
-                update_surface_primary_scanout_output(surface, &output, data, states, default_primary_scanout_output_compare);
+                update_surface_primary_scanout_output(
+                    surface,
+                    &output,
+                    data,
+                    states,
+                    default_primary_scanout_output_compare,
+                );
             });
-            window.take_presentation_feedback(&mut feedback, surface_primary_scanout_output, |surface, _| {
-                surface_presentation_feedback_flags_from_states(surface, states)
-            });
+            window.take_presentation_feedback(
+                &mut feedback,
+                surface_primary_scanout_output,
+                |surface, _| surface_presentation_feedback_flags_from_states(surface, states),
+            );
         }
         feedback
     }
@@ -467,7 +580,10 @@ impl Cirrus {
             }
             Backend::Headless(_) => Refresh::Fixed(HEADLESS_FRAME),
         };
-        self.frame_presented(refresh, wp_presentation_feedback::Kind::Vsync | wp_presentation_feedback::Kind::HwCompletion);
+        self.frame_presented(
+            refresh,
+            wp_presentation_feedback::Kind::Vsync | wp_presentation_feedback::Kind::HwCompletion,
+        );
         self.render_if_needed();
     }
 
@@ -479,17 +595,25 @@ impl Cirrus {
         }
         if !self.state.first_frame_done {
             self.state.first_frame_done = true;
-            tracing::info!(backend = self.backend.name(), since_start_ms = self.state.started.elapsed().as_millis() as u64, "first frame presented");
+            tracing::info!(
+                backend = self.backend.name(),
+                since_start_ms = self.state.started.elapsed().as_millis() as u64,
+                "first frame presented"
+            );
             crate::notify::notify("READY=1\nSTATUS=showing the home screen");
         }
         let output = self.state.output.clone();
         let now = self.state.started.elapsed();
         if self.state.overview {
             for window in self.state.windows_recent_first() {
-                window.send_frame(&output, now, Some(Duration::ZERO), |_, _| Some(output.clone()));
+                window.send_frame(&output, now, Some(Duration::ZERO), |_, _| {
+                    Some(output.clone())
+                });
             }
         } else if let Some(window) = self.state.shown_window() {
-            window.send_frame(&output, now, Some(Duration::ZERO), |_, _| Some(output.clone()));
+            window.send_frame(&output, now, Some(Duration::ZERO), |_, _| {
+                Some(output.clone())
+            });
         }
     }
 
@@ -502,7 +626,9 @@ impl Cirrus {
                 b.render(&self.state)?;
                 b.screenshot()
             }
-            Backend::Drm(_) => Err(anyhow!("screenshots are only taken by the headless backend")),
+            Backend::Drm(_) => Err(anyhow!(
+                "screenshots are only taken by the headless backend"
+            )),
         }
     }
 }
@@ -518,18 +644,26 @@ impl HeadlessSession {
     /// Renders the current screen and returns it.
     pub fn screenshot(&self) -> anyhow::Result<Screenshot> {
         let (reply, answer) = std::sync::mpsc::channel();
-        self.commands.send(Command::Screenshot(reply)).map_err(|_| anyhow!("the compositor thread has stopped"))?;
-        answer.recv_timeout(Duration::from_secs(30)).map_err(|_| anyhow!("no screenshot from the compositor"))?
+        self.commands
+            .send(Command::Screenshot(reply))
+            .map_err(|_| anyhow!("the compositor thread has stopped"))?;
+        answer
+            .recv_timeout(Duration::from_secs(30))
+            .map_err(|_| anyhow!("no screenshot from the compositor"))?
     }
 
     /// Shows the lock screen, as the power key does.
     pub fn lock(&self) -> anyhow::Result<()> {
-        self.commands.send(Command::Lock).map_err(|_| anyhow!("the compositor thread has stopped"))
+        self.commands
+            .send(Command::Lock)
+            .map_err(|_| anyhow!("the compositor thread has stopped"))
     }
 
     /// Sends touch-like input.
     pub fn input(&self, input: InjectedInput) -> anyhow::Result<()> {
-        self.commands.send(Command::Input(input)).map_err(|_| anyhow!("the compositor thread has stopped"))
+        self.commands
+            .send(Command::Input(input))
+            .map_err(|_| anyhow!("the compositor thread has stopped"))
     }
 
     /// A tap at logical (`x`, `y`).
@@ -539,12 +673,26 @@ impl HeadlessSession {
     }
 
     /// A swipe from `from` to `to` (logical) in `steps` moves.
-    pub fn swipe(&self, pointing: crate::input::Pointing, from: (f64, f64), to: (f64, f64), steps: u32) -> anyhow::Result<()> {
-        self.input(InjectedInput::Down { pointing, x: from.0, y: from.1 })?;
+    pub fn swipe(
+        &self,
+        pointing: crate::input::Pointing,
+        from: (f64, f64),
+        to: (f64, f64),
+        steps: u32,
+    ) -> anyhow::Result<()> {
+        self.input(InjectedInput::Down {
+            pointing,
+            x: from.0,
+            y: from.1,
+        })?;
         let steps = steps.max(1);
         for i in 1..=steps {
             let t = i as f64 / steps as f64;
-            self.input(InjectedInput::Motion { pointing, x: from.0 + (to.0 - from.0) * t, y: from.1 + (to.1 - from.1) * t })?;
+            self.input(InjectedInput::Motion {
+                pointing,
+                x: from.0 + (to.0 - from.0) * t,
+                y: from.1 + (to.1 - from.1) * t,
+            })?;
         }
         self.input(InjectedInput::Up { pointing })
     }
@@ -553,7 +701,9 @@ impl HeadlessSession {
     pub fn stop(mut self) -> anyhow::Result<()> {
         let _ = self.commands.send(Command::Stop);
         match self.thread.take() {
-            Some(t) => t.join().map_err(|_| anyhow!("the compositor thread panicked"))?,
+            Some(t) => t
+                .join()
+                .map_err(|_| anyhow!("the compositor thread panicked"))?,
             None => Ok(()),
         }
     }
@@ -576,19 +726,45 @@ impl Drop for HeadlessSession {
 /// Starts a headless compositor of `width`×`height` listening on `socket_path`, its launcher filled
 /// from `app_dirs` (data directories holding `applications/*.desktop`). It shows no battery or
 /// network indicator (the host's are not the phone's); see [`spawn_headless_with_sysfs`].
-pub fn spawn_headless(width: u32, height: u32, socket_path: PathBuf, app_dirs: Vec<PathBuf>) -> anyhow::Result<HeadlessSession> {
-    spawn_headless_with_sysfs(width, height, socket_path, app_dirs, PathBuf::from("/nonexistent-sysfs"))
+pub fn spawn_headless(
+    width: u32,
+    height: u32,
+    socket_path: PathBuf,
+    app_dirs: Vec<PathBuf>,
+) -> anyhow::Result<HeadlessSession> {
+    spawn_headless_with_sysfs(
+        width,
+        height,
+        socket_path,
+        app_dirs,
+        PathBuf::from("/nonexistent-sysfs"),
+    )
 }
 
 /// [`spawn_headless`] reading battery and network from the sysfs tree at `sysfs`.
-pub fn spawn_headless_with_sysfs(width: u32, height: u32, socket_path: PathBuf, app_dirs: Vec<PathBuf>, sysfs: PathBuf) -> anyhow::Result<HeadlessSession> {
+pub fn spawn_headless_with_sysfs(
+    width: u32,
+    height: u32,
+    socket_path: PathBuf,
+    app_dirs: Vec<PathBuf>,
+    sysfs: PathBuf,
+) -> anyhow::Result<HeadlessSession> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let path = socket_path.clone();
     let thread = std::thread::Builder::new()
         .name("cirrus-compositor".into())
         .spawn(move || -> anyhow::Result<()> {
-            let config = Config { backend: BackendKind::Headless { width, height }, socket: SocketChoice::Path(path), scale: None, font_dirs: vec![], app_dirs, sysfs };
-            let mut compositor = match Compositor::new(config).and_then(|mut c| c.command_channel().map(|s| (c, s))) {
+            let config = Config {
+                backend: BackendKind::Headless { width, height },
+                socket: SocketChoice::Path(path),
+                scale: None,
+                font_dirs: vec![],
+                app_dirs,
+                sysfs,
+            };
+            let mut compositor = match Compositor::new(config)
+                .and_then(|mut c| c.command_channel().map(|s| (c, s)))
+            {
                 Ok((c, sender)) => {
                     let _ = ready_tx.send(Ok(sender));
                     c
@@ -601,6 +777,12 @@ pub fn spawn_headless_with_sysfs(width: u32, height: u32, socket_path: PathBuf, 
             compositor.run()
         })
         .context("starting the compositor thread")?;
-    let commands = ready_rx.recv().map_err(|_| anyhow!("the compositor thread died while starting"))??;
-    Ok(HeadlessSession { socket_path, commands, thread: Some(thread) })
+    let commands = ready_rx
+        .recv()
+        .map_err(|_| anyhow!("the compositor thread died while starting"))??;
+    Ok(HeadlessSession {
+        socket_path,
+        commands,
+        thread: Some(thread),
+    })
 }

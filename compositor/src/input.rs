@@ -6,7 +6,8 @@
 //! and a horizontal swipe turns the launcher's page.
 
 use smithay::backend::input::{
-    AbsolutePositionEvent, ButtonState, Event, InputBackend, InputEvent, KeyState, KeyboardKeyEvent, PointerButtonEvent, TouchEvent,
+    AbsolutePositionEvent, ButtonState, Event, InputBackend, InputEvent, KeyState,
+    KeyboardKeyEvent, PointerButtonEvent, TouchEvent,
 };
 use smithay::input::keyboard::{FilterResult, Keycode};
 use smithay::input::pointer::{ButtonEvent, MotionEvent};
@@ -52,15 +53,28 @@ pub enum Pointing {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Contact {
     /// Started in the bottom edge: may become "go home", or "overview" if held before release.
-    HomeSwipe { start: Point<f64, Logical>, last: Point<f64, Logical>, still_since: std::time::Instant },
+    HomeSwipe {
+        start: Point<f64, Logical>,
+        last: Point<f64, Logical>,
+        still_since: std::time::Instant,
+    },
     /// In the overview: a tap or a swipe on a card.
-    Overview { start: Point<f64, Logical>, last: Point<f64, Logical> },
+    Overview {
+        start: Point<f64, Logical>,
+        last: Point<f64, Logical>,
+    },
     /// On the lock screen: a swipe up unlocks.
-    Lock { start: Point<f64, Logical>, last: Point<f64, Logical> },
+    Lock {
+        start: Point<f64, Logical>,
+        last: Point<f64, Logical>,
+    },
     /// Started in the left edge over an app: may become "back".
     BackSwipe { start: Point<f64, Logical> },
     /// On the home screen: a tap on an app or a page swipe.
-    Launcher { start: Point<f64, Logical>, last: Point<f64, Logical> },
+    Launcher {
+        start: Point<f64, Logical>,
+        last: Point<f64, Logical>,
+    },
     /// Forwarded to the app under it.
     App,
 }
@@ -81,31 +95,58 @@ pub enum ShellAction {
 pub const HOLD: std::time::Duration = std::time::Duration::from_millis(300);
 
 /// Classifies a contact from where it started.
-pub fn classify(pos: Point<f64, Logical>, screen: Point<f64, Logical>, home_visible: bool) -> Contact {
+pub fn classify(
+    pos: Point<f64, Logical>,
+    screen: Point<f64, Logical>,
+    home_visible: bool,
+) -> Contact {
     if pos.y >= screen.y - BOTTOM_EDGE {
-        Contact::HomeSwipe { start: pos, last: pos, still_since: std::time::Instant::now() }
+        Contact::HomeSwipe {
+            start: pos,
+            last: pos,
+            still_since: std::time::Instant::now(),
+        }
     } else if !home_visible && pos.x <= LEFT_EDGE {
         Contact::BackSwipe { start: pos }
     } else if home_visible {
-        Contact::Launcher { start: pos, last: pos }
+        Contact::Launcher {
+            start: pos,
+            last: pos,
+        }
     } else {
         Contact::App
     }
 }
 
 /// Decides what a contact that ended at `end` means; `hit` finds the launcher slot at a point.
-pub fn finish(contact: Contact, end: Point<f64, Logical>, hit: impl Fn(Point<f64, Logical>) -> Option<usize>) -> ShellAction {
+pub fn finish(
+    contact: Contact,
+    end: Point<f64, Logical>,
+    hit: impl Fn(Point<f64, Logical>) -> Option<usize>,
+) -> ShellAction {
     match contact {
-        Contact::HomeSwipe { start, still_since, .. } if start.y - end.y >= SWIPE_DISTANCE => {
-            if still_since.elapsed() >= HOLD { ShellAction::Overview } else { ShellAction::GoHome }
+        Contact::HomeSwipe {
+            start, still_since, ..
+        } if start.y - end.y >= SWIPE_DISTANCE => {
+            if still_since.elapsed() >= HOLD {
+                ShellAction::Overview
+            } else {
+                ShellAction::GoHome
+            }
         }
         Contact::BackSwipe { start } if end.x - start.x >= SWIPE_DISTANCE => ShellAction::Back,
         Contact::Launcher { start, .. } => {
             let (dx, dy) = (end.x - start.x, end.y - start.y);
             if dx.abs() <= TAP_SLOP && dy.abs() <= TAP_SLOP {
-                hit(start).map(ShellAction::Launch).unwrap_or(ShellAction::None)
+                hit(start)
+                    .map(ShellAction::Launch)
+                    .unwrap_or(ShellAction::None)
             } else if dx.abs() >= SWIPE_DISTANCE && dx.abs() > dy.abs() {
-                if dx < 0.0 { ShellAction::NextPage } else { ShellAction::PreviousPage }
+                if dx < 0.0 {
+                    ShellAction::NextPage
+                } else {
+                    ShellAction::PreviousPage
+                }
             } else {
                 ShellAction::None
             }
@@ -126,12 +167,23 @@ impl State {
     }
 
     /// A finger (or the pointer's button) went down at `pos` (logical coordinates).
-    pub fn contact_down(&mut self, pointing: Pointing, slot: Option<u32>, pos: Point<f64, Logical>) {
+    pub fn contact_down(
+        &mut self,
+        pointing: Pointing,
+        slot: Option<u32>,
+        pos: Point<f64, Logical>,
+    ) {
         self.pointer_location = pos;
         let contact = if self.locked {
-            Contact::Lock { start: pos, last: pos }
+            Contact::Lock {
+                start: pos,
+                last: pos,
+            }
         } else if self.overview && pos.y < self.screen_size_logical().y - BOTTOM_EDGE {
-            Contact::Overview { start: pos, last: pos }
+            Contact::Overview {
+                start: pos,
+                last: pos,
+            }
         } else {
             classify(pos, self.screen_size_logical(), self.home_visible())
         };
@@ -142,12 +194,21 @@ impl State {
     }
 
     /// The finger moved (or the pointer moved, held or not).
-    pub fn contact_motion(&mut self, pointing: Pointing, slot: Option<u32>, pos: Point<f64, Logical>) {
+    pub fn contact_motion(
+        &mut self,
+        pointing: Pointing,
+        slot: Option<u32>,
+        pos: Point<f64, Logical>,
+    ) {
         self.pointer_location = pos;
         let home = self.home_visible();
         match self.contacts.get_mut(&slot) {
-            Some(Contact::Launcher { last, .. }) | Some(Contact::Overview { last, .. }) | Some(Contact::Lock { last, .. }) => *last = pos,
-            Some(Contact::HomeSwipe { last, still_since, .. }) => {
+            Some(Contact::Launcher { last, .. })
+            | Some(Contact::Overview { last, .. })
+            | Some(Contact::Lock { last, .. }) => *last = pos,
+            Some(Contact::HomeSwipe {
+                last, still_since, ..
+            }) => {
                 // Small jitter does not count as moving: the finger is resting.
                 if (pos.x - last.x).abs() > 3.0 || (pos.y - last.y).abs() > 3.0 {
                     *still_since = std::time::Instant::now();
@@ -157,7 +218,9 @@ impl State {
             Some(Contact::App) => self.forward_motion(pointing, slot, pos),
             Some(_) => {}
             // Pointer hovering with no button held: apps still want to know where it is.
-            None if pointing == Pointing::Pointer && !home => self.forward_motion(pointing, slot, pos),
+            None if pointing == Pointing::Pointer && !home => {
+                self.forward_motion(pointing, slot, pos)
+            }
             None => {}
         }
     }
@@ -165,9 +228,13 @@ impl State {
     /// The finger lifted (or the button was released).
     pub fn contact_up(&mut self, pointing: Pointing, slot: Option<u32>) {
         let pos = self.pointer_location;
-        let Some(contact) = self.contacts.remove(&slot) else { return };
+        let Some(contact) = self.contacts.remove(&slot) else {
+            return;
+        };
         let end = match contact {
-            Contact::Launcher { last, .. } | Contact::Overview { last, .. } | Contact::HomeSwipe { last, .. } => last,
+            Contact::Launcher { last, .. }
+            | Contact::Overview { last, .. }
+            | Contact::HomeSwipe { last, .. } => last,
             _ => pos,
         };
         if contact == Contact::App {
@@ -182,7 +249,11 @@ impl State {
         }
         if let Contact::Overview { start, last } = contact {
             let scale = self.output_scale();
-            let card = self.overview_layout().hit((start.x * scale) as i32, (start.y * scale) as i32, self.space.elements().count());
+            let card = self.overview_layout().hit(
+                (start.x * scale) as i32,
+                (start.y * scale) as i32,
+                self.space.elements().count(),
+            );
             let action = crate::overview::finish(card, last.x - start.x, last.y - start.y);
             self.perform_overview(action);
             return;
@@ -192,7 +263,11 @@ impl State {
             let scale = self.output_scale();
             let page = self.launcher_page;
             let count = self.apps.len();
-            finish(contact, end, |p| shell.launcher_hit((p.x * scale) as i32, (p.y * scale) as i32, page, count).map(|slot| page * shell.launcher_per_page() + slot))
+            finish(contact, end, |p| {
+                shell
+                    .launcher_hit((p.x * scale) as i32, (p.y * scale) as i32, page, count)
+                    .map(|slot| page * shell.launcher_per_page() + slot)
+            })
         };
         self.perform(action);
     }
@@ -220,10 +295,19 @@ impl State {
     }
 
     fn send_back(&mut self) {
-        let Some(keyboard) = self.seat.get_keyboard() else { return };
+        let Some(keyboard) = self.seat.get_keyboard() else {
+            return;
+        };
         let time = self.now_ms();
         for state in [KeyState::Pressed, KeyState::Released] {
-            keyboard.input::<(), _>(self, Keycode::new(KEY_BACK + 8), state, SERIAL_COUNTER.next_serial(), time, |_, _, _| FilterResult::Forward);
+            keyboard.input::<(), _>(
+                self,
+                Keycode::new(KEY_BACK + 8),
+                state,
+                SERIAL_COUNTER.next_serial(),
+                time,
+                |_, _, _| FilterResult::Forward,
+            );
         }
         tracing::debug!("back gesture sent to the app");
     }
@@ -234,14 +318,43 @@ impl State {
         let time = self.now_ms();
         match pointing {
             Pointing::Pointer => {
-                let Some(pointer) = self.seat.get_pointer() else { return };
-                pointer.motion(self, focus, &MotionEvent { location: pos, serial, time });
-                pointer.button(self, &ButtonEvent { button: BTN_LEFT, state: ButtonState::Pressed, serial: SERIAL_COUNTER.next_serial(), time });
+                let Some(pointer) = self.seat.get_pointer() else {
+                    return;
+                };
+                pointer.motion(
+                    self,
+                    focus,
+                    &MotionEvent {
+                        location: pos,
+                        serial,
+                        time,
+                    },
+                );
+                pointer.button(
+                    self,
+                    &ButtonEvent {
+                        button: BTN_LEFT,
+                        state: ButtonState::Pressed,
+                        serial: SERIAL_COUNTER.next_serial(),
+                        time,
+                    },
+                );
                 pointer.frame(self);
             }
             Pointing::Touch => {
-                let Some(touch) = self.seat.get_touch() else { return };
-                touch.down(self, focus, &DownEvent { slot: slot.into(), location: pos, serial, time });
+                let Some(touch) = self.seat.get_touch() else {
+                    return;
+                };
+                touch.down(
+                    self,
+                    focus,
+                    &DownEvent {
+                        slot: slot.into(),
+                        location: pos,
+                        serial,
+                        time,
+                    },
+                );
                 touch.frame(self);
             }
         }
@@ -252,14 +365,34 @@ impl State {
         match pointing {
             Pointing::Pointer => {
                 let focus = self.surface_under(pos);
-                let Some(pointer) = self.seat.get_pointer() else { return };
-                pointer.motion(self, focus, &MotionEvent { location: pos, serial: SERIAL_COUNTER.next_serial(), time });
+                let Some(pointer) = self.seat.get_pointer() else {
+                    return;
+                };
+                pointer.motion(
+                    self,
+                    focus,
+                    &MotionEvent {
+                        location: pos,
+                        serial: SERIAL_COUNTER.next_serial(),
+                        time,
+                    },
+                );
                 pointer.frame(self);
             }
             Pointing::Touch => {
                 let focus = self.surface_under(pos);
-                let Some(touch) = self.seat.get_touch() else { return };
-                touch.motion(self, focus, &TouchMotionEvent { slot: slot.into(), location: pos, time });
+                let Some(touch) = self.seat.get_touch() else {
+                    return;
+                };
+                touch.motion(
+                    self,
+                    focus,
+                    &TouchMotionEvent {
+                        slot: slot.into(),
+                        location: pos,
+                        time,
+                    },
+                );
                 touch.frame(self);
             }
         }
@@ -269,13 +402,32 @@ impl State {
         let time = self.now_ms();
         match pointing {
             Pointing::Pointer => {
-                let Some(pointer) = self.seat.get_pointer() else { return };
-                pointer.button(self, &ButtonEvent { button: BTN_LEFT, state: ButtonState::Released, serial: SERIAL_COUNTER.next_serial(), time });
+                let Some(pointer) = self.seat.get_pointer() else {
+                    return;
+                };
+                pointer.button(
+                    self,
+                    &ButtonEvent {
+                        button: BTN_LEFT,
+                        state: ButtonState::Released,
+                        serial: SERIAL_COUNTER.next_serial(),
+                        time,
+                    },
+                );
                 pointer.frame(self);
             }
             Pointing::Touch => {
-                let Some(touch) = self.seat.get_touch() else { return };
-                touch.up(self, &UpEvent { slot: slot.into(), serial: SERIAL_COUNTER.next_serial(), time });
+                let Some(touch) = self.seat.get_touch() else {
+                    return;
+                };
+                touch.up(
+                    self,
+                    &UpEvent {
+                        slot: slot.into(),
+                        serial: SERIAL_COUNTER.next_serial(),
+                        time,
+                    },
+                );
                 touch.frame(self);
             }
         }
@@ -297,9 +449,18 @@ impl State {
                 if self.locked {
                     return;
                 }
-                let Some(keyboard) = self.seat.get_keyboard() else { return };
+                let Some(keyboard) = self.seat.get_keyboard() else {
+                    return;
+                };
                 let time = Event::time_msec(&event);
-                keyboard.input::<(), _>(self, event.key_code(), event.state(), SERIAL_COUNTER.next_serial(), time, |_, _, _| FilterResult::Forward);
+                keyboard.input::<(), _>(
+                    self,
+                    event.key_code(),
+                    event.state(),
+                    SERIAL_COUNTER.next_serial(),
+                    time,
+                    |_, _, _| FilterResult::Forward,
+                );
             }
             InputEvent::PointerMotionAbsolute { event } => {
                 let pos = event.position_transformed(size.into());
@@ -307,7 +468,8 @@ impl State {
             }
             InputEvent::PointerMotion { event } => {
                 use smithay::backend::input::PointerMotionEvent;
-                let mut pos = self.pointer_location + Point::from((event.delta_x(), event.delta_y()));
+                let mut pos =
+                    self.pointer_location + Point::from((event.delta_x(), event.delta_y()));
                 pos.x = pos.x.clamp(0.0, screen.x - 1.0);
                 pos.y = pos.y.clamp(0.0, screen.y - 1.0);
                 self.contact_motion(Pointing::Pointer, None, pos);
@@ -317,7 +479,9 @@ impl State {
                     return;
                 }
                 match event.state() {
-                    ButtonState::Pressed => self.contact_down(Pointing::Pointer, None, self.pointer_location),
+                    ButtonState::Pressed => {
+                        self.contact_down(Pointing::Pointer, None, self.pointer_location)
+                    }
                     ButtonState::Released => self.contact_up(Pointing::Pointer, None),
                 }
             }
@@ -329,7 +493,9 @@ impl State {
                 let pos = event.position_transformed(size.into());
                 self.contact_motion(Pointing::Touch, slot_id(event.slot()), pos);
             }
-            InputEvent::TouchUp { event } => self.contact_up(Pointing::Touch, slot_id(event.slot())),
+            InputEvent::TouchUp { event } => {
+                self.contact_up(Pointing::Touch, slot_id(event.slot()))
+            }
             InputEvent::TouchCancel { event } => {
                 let slot: Option<u32> = slot_id(event.slot());
                 if self.contacts.remove(&slot) == Some(Contact::App)
@@ -364,10 +530,22 @@ mod tests {
     #[test]
     fn contacts_are_classified_by_where_they_start() {
         let screen = p(SCREEN.0, SCREEN.1);
-        assert!(matches!(classify(p(180.0, 710.0), screen, false), Contact::HomeSwipe { .. }));
-        assert!(matches!(classify(p(180.0, 710.0), screen, true), Contact::HomeSwipe { .. }));
-        assert!(matches!(classify(p(5.0, 300.0), screen, false), Contact::BackSwipe { .. }));
-        assert!(matches!(classify(p(5.0, 300.0), screen, true), Contact::Launcher { .. }));
+        assert!(matches!(
+            classify(p(180.0, 710.0), screen, false),
+            Contact::HomeSwipe { .. }
+        ));
+        assert!(matches!(
+            classify(p(180.0, 710.0), screen, true),
+            Contact::HomeSwipe { .. }
+        ));
+        assert!(matches!(
+            classify(p(5.0, 300.0), screen, false),
+            Contact::BackSwipe { .. }
+        ));
+        assert!(matches!(
+            classify(p(5.0, 300.0), screen, true),
+            Contact::Launcher { .. }
+        ));
         assert_eq!(classify(p(180.0, 300.0), screen, false), Contact::App);
     }
 
@@ -375,17 +553,55 @@ mod tests {
     fn swipes_and_taps() {
         let none = |_: Point<f64, Logical>| None;
         let now = std::time::Instant::now();
-        let swipe = |start| Contact::HomeSwipe { start, last: start, still_since: now };
-        assert_eq!(finish(swipe(p(180.0, 715.0)), p(182.0, 500.0), none), ShellAction::GoHome);
-        assert_eq!(finish(swipe(p(180.0, 715.0)), p(180.0, 700.0), none), ShellAction::None);
-        let held = Contact::HomeSwipe { start: p(180.0, 715.0), last: p(180.0, 500.0), still_since: now - HOLD };
+        let swipe = |start| Contact::HomeSwipe {
+            start,
+            last: start,
+            still_since: now,
+        };
+        assert_eq!(
+            finish(swipe(p(180.0, 715.0)), p(182.0, 500.0), none),
+            ShellAction::GoHome
+        );
+        assert_eq!(
+            finish(swipe(p(180.0, 715.0)), p(180.0, 700.0), none),
+            ShellAction::None
+        );
+        let held = Contact::HomeSwipe {
+            start: p(180.0, 715.0),
+            last: p(180.0, 500.0),
+            still_since: now - HOLD,
+        };
         assert_eq!(finish(held, p(180.0, 500.0), none), ShellAction::Overview);
-        assert_eq!(finish(Contact::BackSwipe { start: p(4.0, 300.0) }, p(120.0, 310.0), none), ShellAction::Back);
-        let launcher = Contact::Launcher { start: p(50.0, 100.0), last: p(50.0, 100.0) };
-        assert_eq!(finish(launcher, p(55.0, 104.0), |_| Some(3)), ShellAction::Launch(3));
+        assert_eq!(
+            finish(
+                Contact::BackSwipe {
+                    start: p(4.0, 300.0)
+                },
+                p(120.0, 310.0),
+                none
+            ),
+            ShellAction::Back
+        );
+        let launcher = Contact::Launcher {
+            start: p(50.0, 100.0),
+            last: p(50.0, 100.0),
+        };
+        assert_eq!(
+            finish(launcher, p(55.0, 104.0), |_| Some(3)),
+            ShellAction::Launch(3)
+        );
         assert_eq!(finish(launcher, p(55.0, 104.0), none), ShellAction::None);
-        assert_eq!(finish(launcher, p(-60.0, 110.0), |_| Some(3)), ShellAction::NextPage);
-        assert_eq!(finish(launcher, p(200.0, 110.0), |_| Some(3)), ShellAction::PreviousPage);
-        assert_eq!(finish(launcher, p(50.0, 300.0), |_| Some(3)), ShellAction::None);
+        assert_eq!(
+            finish(launcher, p(-60.0, 110.0), |_| Some(3)),
+            ShellAction::NextPage
+        );
+        assert_eq!(
+            finish(launcher, p(200.0, 110.0), |_| Some(3)),
+            ShellAction::PreviousPage
+        );
+        assert_eq!(
+            finish(launcher, p(50.0, 300.0), |_| Some(3)),
+            ShellAction::None
+        );
     }
 }

@@ -25,4 +25,7 @@ pub mod shell;
 pub mod state;
 pub mod system_status;
 
-pub use compositor::{BackendKind, Cirrus, Command, Compositor, Config, HeadlessSession, InjectedInput, Screenshot, SocketChoice, spawn_headless, spawn_headless_with_sysfs};
+pub use compositor::{
+    BackendKind, Cirrus, Command, Compositor, Config, HeadlessSession, InjectedInput, Screenshot,
+    SocketChoice, spawn_headless, spawn_headless_with_sysfs,
+};

@@ -43,7 +43,9 @@ struct Args {
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {
-    let (w, h) = s.split_once('x').ok_or_else(|| format!("`{s}` is not WIDTHxHEIGHT, e.g. 720x1440"))?;
+    let (w, h) = s
+        .split_once('x')
+        .ok_or_else(|| format!("`{s}` is not WIDTHxHEIGHT, e.g. 720x1440"))?;
     let w: u32 = w.parse().map_err(|_| format!("bad width `{w}`"))?;
     let h: u32 = h.parse().map_err(|_| format!("bad height `{h}`"))?;
     if w == 0 || h == 0 || w > 16384 || h > 16384 {
@@ -55,11 +57,18 @@ fn parse_size(s: &str) -> Result<(u32, u32), String> {
 fn ensure_runtime_dir() -> anyhow::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) else {
-        anyhow::bail!("XDG_RUNTIME_DIR is not set: set it (e.g. /run/user/0) or pass --socket PATH");
+        anyhow::bail!(
+            "XDG_RUNTIME_DIR is not set: set it (e.g. /run/user/0) or pass --socket PATH"
+        );
     };
     if !dir.exists() {
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).with_context(|| format!("chmod {}", dir.display()))?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("chmod {}", dir.display()))?;
     }
     Ok(())
 }
@@ -75,12 +84,32 @@ fn main() -> anyhow::Result<()> {
         }
     };
     let backend = match args.backend {
-        BackendArg::Drm => BackendKind::Drm { card: args.card.clone() },
-        BackendArg::Headless => BackendKind::Headless { width: args.size.0, height: args.size.1 },
+        BackendArg::Drm => BackendKind::Drm {
+            card: args.card.clone(),
+        },
+        BackendArg::Headless => BackendKind::Headless {
+            width: args.size.0,
+            height: args.size.1,
+        },
     };
-    tracing::info!(version = env!("CARGO_PKG_VERSION"), ?backend, "cirrus-compositor starting");
-    let app_dirs = if args.app_dir.is_empty() { Config::default_app_dirs() } else { args.app_dir.clone() };
-    let mut compositor = Compositor::new(Config { backend, socket, scale: args.scale, font_dirs: vec![], app_dirs, sysfs: PathBuf::from("/sys") })?;
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        ?backend,
+        "cirrus-compositor starting"
+    );
+    let app_dirs = if args.app_dir.is_empty() {
+        Config::default_app_dirs()
+    } else {
+        args.app_dir.clone()
+    };
+    let mut compositor = Compositor::new(Config {
+        backend,
+        socket,
+        scale: args.scale,
+        font_dirs: vec![],
+        app_dirs,
+        sysfs: PathBuf::from("/sys"),
+    })?;
     compositor.stop_on_signals()?;
     if let Some(path) = &args.screenshot {
         compositor.data().render_if_needed();

@@ -27,7 +27,13 @@ impl OverviewLayout {
         let card_width = (area.width.saturating_sub(gap * (COLUMNS + 1)) / COLUMNS).max(1);
         let card_scale = card_width as f64 / area.width.max(1) as f64;
         let card_height = ((area.height as f64) * card_scale).round().max(1.0) as u32;
-        Self { area, card_width, card_height, gap, card_scale }
+        Self {
+            area,
+            card_width,
+            card_height,
+            gap,
+            card_scale,
+        }
     }
 
     /// The card of the `index`-th app (0 = most recent).
@@ -61,8 +67,12 @@ pub enum OverviewAction {
 pub fn finish(card: Option<usize>, dx: f64, dy: f64) -> OverviewAction {
     match card {
         Some(i) if -dy >= CLOSE_DISTANCE && dy.abs() > dx.abs() => OverviewAction::Close(i),
-        Some(i) if dx.abs() <= crate::input::TAP_SLOP && dy.abs() <= crate::input::TAP_SLOP => OverviewAction::Switch(i),
-        None if dx.abs() <= crate::input::TAP_SLOP && dy.abs() <= crate::input::TAP_SLOP => OverviewAction::Home,
+        Some(i) if dx.abs() <= crate::input::TAP_SLOP && dy.abs() <= crate::input::TAP_SLOP => {
+            OverviewAction::Switch(i)
+        }
+        None if dx.abs() <= crate::input::TAP_SLOP && dy.abs() <= crate::input::TAP_SLOP => {
+            OverviewAction::Home
+        }
         _ => OverviewAction::None,
     }
 }
@@ -79,7 +89,10 @@ mod tests {
         assert_eq!(a.y, b.y);
         assert!(a.right() < b.x && b.right() <= 720);
         assert!(c.y > a.bottom() && c.x == a.x);
-        assert!((l.card_height as f64 / l.card_width as f64 - 1384.0 / 720.0).abs() < 0.02, "cards keep the app's aspect");
+        assert!(
+            (l.card_height as f64 / l.card_width as f64 - 1384.0 / 720.0).abs() < 0.02,
+            "cards keep the app's aspect"
+        );
         assert_eq!(l.hit(a.x + 5, a.y + 5, 2), Some(0));
         assert_eq!(l.hit(c.x + 5, c.y + 5, 2), None);
     }

@@ -86,7 +86,12 @@ pub fn output_elements(state: &State, renderer: &mut PixmanRenderer) -> Vec<Outp
     elements
 }
 
-fn window_elements(state: &State, renderer: &mut PixmanRenderer, window: &Window, scale: f64) -> Vec<OutputElement> {
+fn window_elements(
+    state: &State,
+    renderer: &mut PixmanRenderer,
+    window: &Window,
+    scale: f64,
+) -> Vec<OutputElement> {
     let Some(location) = state.space.element_location(window) else {
         return Vec::new();
     };
@@ -98,25 +103,41 @@ fn window_elements(state: &State, renderer: &mut PixmanRenderer, window: &Window
 }
 
 /// The overview's cards: each app's window drawn small at its card's place, most recent first.
-fn overview_elements(state: &State, renderer: &mut PixmanRenderer, scale: f64) -> Vec<OutputElement> {
+fn overview_elements(
+    state: &State,
+    renderer: &mut PixmanRenderer,
+    scale: f64,
+) -> Vec<OutputElement> {
     let layout = state.overview_layout();
     let mut out: Vec<OutputElement> = Vec::new();
     for (i, window) in state.windows_recent_first().iter().enumerate() {
         let card = layout.card(i);
-        let Some(surface) = window.toplevel().map(|t| t.wl_surface().clone()) else { continue };
+        let Some(surface) = window.toplevel().map(|t| t.wl_surface().clone()) else {
+            continue;
+        };
         // Drawn at full size with the window's geometry origin (client-side shadows excluded) on
         // the card's corner, then scaled down around that corner.
-        let geo = window.geometry().loc.to_physical_precise_round::<f64, i32>(scale);
+        let geo = window
+            .geometry()
+            .loc
+            .to_physical_precise_round::<f64, i32>(scale);
         let corner = Point::<i32, Physical>::from((card.x, card.y));
-        let elements: Vec<WaylandSurfaceRenderElement<PixmanRenderer>> = smithay::backend::renderer::element::surface::render_elements_from_surface_tree(
-            renderer,
-            &surface,
-            corner - geo,
-            Scale::from(scale),
-            1.0,
-            Kind::Unspecified,
-        );
-        out.extend(elements.into_iter().map(|e| OutputElement::from(RescaleRenderElement::from_element(e, corner, layout.card_scale))));
+        let elements: Vec<WaylandSurfaceRenderElement<PixmanRenderer>> =
+            smithay::backend::renderer::element::surface::render_elements_from_surface_tree(
+                renderer,
+                &surface,
+                corner - geo,
+                Scale::from(scale),
+                1.0,
+                Kind::Unspecified,
+            );
+        out.extend(elements.into_iter().map(|e| {
+            OutputElement::from(RescaleRenderElement::from_element(
+                e,
+                corner,
+                layout.card_scale,
+            ))
+        }));
     }
     out
 }

@@ -32,21 +32,36 @@ pub struct Shell {
 
 impl std::fmt::Debug for Shell {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shell").field("layout", &self.layout).field("status", &self.status).finish()
+        f.debug_struct("Shell")
+            .field("layout", &self.layout)
+            .field("status", &self.status)
+            .finish()
     }
 }
 
 fn to_buffer(pixmap: &Pixmap, scale: i32, opaque: bool) -> MemoryRenderBuffer {
     let size = (pixmap.width() as i32, pixmap.height() as i32);
     let opaque = opaque.then(|| vec![Rectangle::from_size(size.into())]);
-    MemoryRenderBuffer::from_slice(&pixmap_to_argb8888(pixmap), Fourcc::Argb8888, size, scale, Transform::Normal, opaque)
+    MemoryRenderBuffer::from_slice(
+        &pixmap_to_argb8888(pixmap),
+        Fourcc::Argb8888,
+        size,
+        scale,
+        Transform::Normal,
+        opaque,
+    )
 }
 
 fn render_piece(rect: IRect, scale: i32, draw: impl FnOnce(&mut Pixmap)) -> MemoryRenderBuffer {
     render_piece_with(rect, scale, true, draw)
 }
 
-fn render_piece_with(rect: IRect, scale: i32, opaque: bool, draw: impl FnOnce(&mut Pixmap)) -> MemoryRenderBuffer {
+fn render_piece_with(
+    rect: IRect,
+    scale: i32,
+    opaque: bool,
+    draw: impl FnOnce(&mut Pixmap),
+) -> MemoryRenderBuffer {
     match Pixmap::new(rect.width.max(1), rect.height.max(1)) {
         Some(mut pixmap) => {
             draw(&mut pixmap);
@@ -69,8 +84,20 @@ impl Shell {
             buffer_scale: buffer_scale.max(1),
             text,
             status: StatusBarState::default(),
-            wallpaper: MemoryRenderBuffer::new(Fourcc::Argb8888, (1, 1), 1, Transform::Normal, None),
-            status_bar: MemoryRenderBuffer::new(Fourcc::Argb8888, (1, 1), 1, Transform::Normal, None),
+            wallpaper: MemoryRenderBuffer::new(
+                Fourcc::Argb8888,
+                (1, 1),
+                1,
+                Transform::Normal,
+                None,
+            ),
+            status_bar: MemoryRenderBuffer::new(
+                Fourcc::Argb8888,
+                (1, 1),
+                1,
+                Transform::Normal,
+                None,
+            ),
             launcher_layout: LauncherLayout::new(&layout),
             launcher_items: Vec::new(),
             launcher_page: 0,
@@ -88,7 +115,9 @@ impl Shell {
 
     /// Changes the screen size; returns whether anything changed.
     pub fn resize(&mut self, width: u32, height: u32, buffer_scale: i32) -> bool {
-        if (width, height, buffer_scale.max(1)) == (self.layout.width, self.layout.height, self.buffer_scale) {
+        if (width, height, buffer_scale.max(1))
+            == (self.layout.width, self.layout.height, self.buffer_scale)
+        {
             return false;
         }
         self.layout = ShellLayout::new(width, height);
@@ -124,7 +153,9 @@ impl Shell {
     /// Replaces the launcher's apps.
     pub fn set_launcher_items(&mut self, items: Vec<LauncherItem>) {
         self.launcher_items = items;
-        self.launcher_page = self.launcher_page.min(self.launcher_layout.pages(self.launcher_items.len()) - 1);
+        self.launcher_page = self
+            .launcher_page
+            .min(self.launcher_layout.pages(self.launcher_items.len()) - 1);
         self.redraw_launcher();
     }
 
@@ -161,7 +192,11 @@ impl Shell {
     }
 
     /// Sets the battery and network indicators; redraws the status bar only if they changed.
-    pub fn set_indicators(&mut self, battery: Option<cirrus_ui::shell::Battery>, network: Option<cirrus_ui::shell::Network>) -> bool {
+    pub fn set_indicators(
+        &mut self,
+        battery: Option<cirrus_ui::shell::Battery>,
+        network: Option<cirrus_ui::shell::Network>,
+    ) -> bool {
         if (self.status.battery, self.status.network) == (battery, network) {
             return false;
         }
@@ -193,21 +228,31 @@ impl Shell {
     fn redraw_lock(&mut self) {
         let layout = cirrus_ui::lock::LockLayout::new(&self.layout);
         let scale = self.layout.scale;
-        let (clock, date, text) = (self.status.clock.clone(), self.lock_date.clone(), &mut self.text);
-        self.lock = render_piece(self.layout.home, self.buffer_scale, |pixmap| cirrus_ui::lock::draw_lock_screen(pixmap, &layout, scale, &clock, &date, text));
+        let (clock, date, text) = (
+            self.status.clock.clone(),
+            self.lock_date.clone(),
+            &mut self.text,
+        );
+        self.lock = render_piece(self.layout.home, self.buffer_scale, |pixmap| {
+            cirrus_ui::lock::draw_lock_screen(pixmap, &layout, scale, &clock, &date, text)
+        });
     }
 
     fn redraw_launcher(&mut self) {
         let layout = self.launcher_layout;
         let (items, page, text) = (&self.launcher_items, self.launcher_page, &mut self.text);
-        self.launcher = render_piece_with(self.layout.home, self.buffer_scale, false, |pixmap| draw_launcher(pixmap, &layout, items, page, text));
+        self.launcher = render_piece_with(self.layout.home, self.buffer_scale, false, |pixmap| {
+            draw_launcher(pixmap, &layout, items, page, text)
+        });
     }
 
     fn redraw_status_bar(&mut self) {
         let layout = self.layout;
         let status = self.status.clone();
         let text = &mut self.text;
-        self.status_bar = render_piece(layout.status_bar, self.buffer_scale, |pixmap| draw_status_bar(pixmap, &layout, &status, text));
+        self.status_bar = render_piece(layout.status_bar, self.buffer_scale, |pixmap| {
+            draw_status_bar(pixmap, &layout, &status, text)
+        });
     }
 }
 
@@ -224,8 +269,11 @@ pub fn format_date(now: chrono::DateTime<chrono::Local>) -> String {
 /// Time until the next minute starts, when the clock must change.
 pub fn until_next_minute(now: chrono::DateTime<chrono::Local>) -> std::time::Duration {
     use chrono::Timelike;
-    let into_minute = std::time::Duration::new(now.second() as u64, now.nanosecond().min(999_999_999));
-    std::time::Duration::from_secs(60).saturating_sub(into_minute).max(std::time::Duration::from_millis(10))
+    let into_minute =
+        std::time::Duration::new(now.second() as u64, now.nanosecond().min(999_999_999));
+    std::time::Duration::from_secs(60)
+        .saturating_sub(into_minute)
+        .max(std::time::Duration::from_millis(10))
 }
 
 #[cfg(test)]
@@ -235,7 +283,10 @@ mod tests {
 
     #[test]
     fn clock_format_and_next_minute() {
-        let Some(t) = chrono::Local.with_ymd_and_hms(2026, 11, 21, 9, 41, 15).single() else {
+        let Some(t) = chrono::Local
+            .with_ymd_and_hms(2026, 11, 21, 9, 41, 15)
+            .single()
+        else {
             return; // a local-time gap (DST) at that instant: nothing to check
         };
         assert_eq!(format_clock(t), "09:41");

@@ -15,8 +15,8 @@ use smithay::output::Output;
 use smithay::reexports::calloop::LoopSignal;
 use smithay::reexports::wayland_protocols::xdg::shell::server::xdg_toplevel;
 use smithay::reexports::wayland_server::DisplayHandle;
-use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
 use smithay::reexports::wayland_server::backend::{ClientData, ClientId, DisconnectReason};
+use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
 use smithay::utils::{Logical, Point, Rectangle, SERIAL_COUNTER, Size};
 use smithay::wayland::compositor::{CompositorClientState, CompositorState};
 use smithay::wayland::output::OutputManagerState;
@@ -44,7 +44,9 @@ impl ClientData for ClientState {
             DisconnectReason::ProtocolError(err) => {
                 tracing::warn!(?client_id, error = %err.message, code = err.code, object = %err.object_interface, "client disconnected for a protocol error")
             }
-            DisconnectReason::ConnectionClosed => tracing::debug!(?client_id, "client disconnected"),
+            DisconnectReason::ConnectionClosed => {
+                tracing::debug!(?client_id, "client disconnected")
+            }
         }
     }
 }
@@ -107,8 +109,14 @@ impl State {
     pub fn app_area(&self) -> Rectangle<i32, Logical> {
         let scale = self.output_scale();
         let home = self.shell.layout().home;
-        let loc: Point<i32, Logical> = Point::from(((home.x as f64 / scale).round() as i32, (home.y as f64 / scale).round() as i32));
-        let size: Size<i32, Logical> = Size::from(((home.width as f64 / scale).floor() as i32, (home.height as f64 / scale).floor() as i32));
+        let loc: Point<i32, Logical> = Point::from((
+            (home.x as f64 / scale).round() as i32,
+            (home.y as f64 / scale).round() as i32,
+        ));
+        let size: Size<i32, Logical> = Size::from((
+            (home.width as f64 / scale).floor() as i32,
+            (home.height as f64 / scale).floor() as i32,
+        ));
         Rectangle::new(loc, size)
     }
 
@@ -140,7 +148,11 @@ impl State {
 
     /// The window shown on screen, if an app is in front.
     pub fn shown_window(&self) -> Option<&Window> {
-        if self.locked || self.showing_home || self.overview { None } else { self.top_window() }
+        if self.locked || self.showing_home || self.overview {
+            None
+        } else {
+            self.top_window()
+        }
     }
 
     /// Shows the lock screen: apps lose keyboard focus and get no input until unlocked.
@@ -221,7 +233,10 @@ impl State {
     }
 
     /// The client surface under a logical point, with its origin, among what is shown.
-    pub fn surface_under(&self, pos: Point<f64, Logical>) -> Option<(WlSurface, Point<f64, Logical>)> {
+    pub fn surface_under(
+        &self,
+        pos: Point<f64, Logical>,
+    ) -> Option<(WlSurface, Point<f64, Logical>)> {
         let window = self.shown_window()?;
         let loc = self.space.element_location(window)?;
         window
@@ -244,7 +259,9 @@ impl State {
 
     /// Starts the `index`-th launcher app.
     pub fn launch_app(&mut self, index: usize) {
-        let Some(app) = self.apps.get(index) else { return };
+        let Some(app) = self.apps.get(index) else {
+            return;
+        };
         match crate::apps::launch(app, &self.socket_path) {
             Ok(child) => {
                 tracing::info!(app = %app.id, pid = child.id(), "launched");
@@ -257,7 +274,10 @@ impl State {
     /// Asks the apps this compositor started to quit (they would lose their display anyway).
     pub fn terminate_children(&mut self) {
         for child in &self.children {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
         }
         self.reap_children();
     }
@@ -297,7 +317,10 @@ impl State {
 
     /// Gives keyboard focus to the top window (or to nothing on the home screen).
     pub fn focus_top(&mut self) {
-        let focus = self.shown_window().and_then(|w| w.toplevel()).map(|t| t.wl_surface().clone());
+        let focus = self
+            .shown_window()
+            .and_then(|w| w.toplevel())
+            .map(|t| t.wl_surface().clone());
         if let Some(keyboard) = self.seat.get_keyboard() {
             keyboard.set_focus(self, focus, SERIAL_COUNTER.next_serial());
         }
@@ -305,11 +328,17 @@ impl State {
 
     /// Focuses the shown window once it has content, if it does not have focus yet.
     pub fn focus_if_mapped(&mut self, root: &WlSurface) {
-        let Some(window) = self.shown_window() else { return };
+        let Some(window) = self.shown_window() else {
+            return;
+        };
         if window.toplevel().is_none_or(|t| t.wl_surface() != root) {
             return;
         }
-        let has_buffer = smithay::backend::renderer::utils::with_renderer_surface_state(root, |s| s.buffer().is_some()).unwrap_or(false);
+        let has_buffer =
+            smithay::backend::renderer::utils::with_renderer_surface_state(root, |s| {
+                s.buffer().is_some()
+            })
+            .unwrap_or(false);
         let focused = self.seat.get_keyboard().and_then(|k| k.current_focus());
         if has_buffer && focused.as_ref() != Some(root) {
             self.focus_top();

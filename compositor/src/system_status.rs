@@ -15,7 +15,11 @@ fn read_trimmed(path: &Path) -> Option<String> {
 /// The first battery's state, if the device has a battery.
 pub fn read_battery(sysfs: &Path) -> Option<Battery> {
     let dir = sysfs.join("class/power_supply");
-    let mut supplies: Vec<_> = std::fs::read_dir(&dir).ok()?.flatten().map(|e| e.path()).collect();
+    let mut supplies: Vec<_> = std::fs::read_dir(&dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     supplies.sort();
     for supply in supplies {
         if read_trimmed(&supply.join("type")).as_deref() != Some("Battery") {
@@ -24,8 +28,13 @@ pub fn read_battery(sysfs: &Path) -> Option<Battery> {
         if read_trimmed(&supply.join("present")).as_deref() == Some("0") {
             continue;
         }
-        let percent = read_trimmed(&supply.join("capacity")).and_then(|c| c.parse::<u32>().ok())?.min(100) as u8;
-        let charging = matches!(read_trimmed(&supply.join("status")).as_deref(), Some("Charging") | Some("Full"));
+        let percent = read_trimmed(&supply.join("capacity"))
+            .and_then(|c| c.parse::<u32>().ok())?
+            .min(100) as u8;
+        let charging = matches!(
+            read_trimmed(&supply.join("status")).as_deref(),
+            Some("Charging") | Some("Full")
+        );
         return Some(Battery { percent, charging });
     }
     None
@@ -82,12 +91,28 @@ mod tests {
         write(sys, "class/power_supply/BAT0/type", "Battery\n");
         write(sys, "class/power_supply/BAT0/capacity", "57\n");
         write(sys, "class/power_supply/BAT0/status", "Discharging\n");
-        assert_eq!(read_battery(sys), Some(Battery { percent: 57, charging: false }));
+        assert_eq!(
+            read_battery(sys),
+            Some(Battery {
+                percent: 57,
+                charging: false
+            })
+        );
         write(sys, "class/power_supply/BAT0/status", "Charging\n");
         write(sys, "class/power_supply/BAT0/capacity", "250\n");
-        assert_eq!(read_battery(sys), Some(Battery { percent: 100, charging: true }));
+        assert_eq!(
+            read_battery(sys),
+            Some(Battery {
+                percent: 100,
+                charging: true
+            })
+        );
         write(sys, "class/power_supply/BAT0/capacity", "lots\n");
-        assert_eq!(read_battery(sys), None, "garbage capacity must not show a battery");
+        assert_eq!(
+            read_battery(sys),
+            None,
+            "garbage capacity must not show a battery"
+        );
 
         write(sys, "class/net/lo/operstate", "unknown\n");
         write(sys, "class/net/eth0/operstate", "down\n");

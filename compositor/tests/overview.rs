@@ -22,9 +22,17 @@ fn swipe_up_and_hold(session: &HeadlessSession) {
     let (w, h) = (W as f64 / 2.0, H as f64 / 2.0);
     let p = Pointing::Pointer;
     let send = |i| session.input(i).unwrap_or_else(|e| panic!("input: {e:#}"));
-    send(InjectedInput::Down { pointing: p, x: w / 2.0, y: h - 4.0 });
+    send(InjectedInput::Down {
+        pointing: p,
+        x: w / 2.0,
+        y: h - 4.0,
+    });
     for step in 1..=8 {
-        send(InjectedInput::Motion { pointing: p, x: w / 2.0, y: h - 4.0 - step as f64 * 30.0 });
+        send(InjectedInput::Motion {
+            pointing: p,
+            x: w / 2.0,
+            y: h - 4.0 - step as f64 * 30.0,
+        });
     }
     std::thread::sleep(Duration::from_millis(500));
     send(InjectedInput::Up { pointing: p });
@@ -33,7 +41,8 @@ fn swipe_up_and_hold(session: &HeadlessSession) {
 #[test]
 fn overview_shows_both_apps_switches_and_closes() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-    let session = spawn_headless(W, H, dir.path().join("wl"), vec![]).unwrap_or_else(|e| panic!("compositor: {e:#}"));
+    let session = spawn_headless(W, H, dir.path().join("wl"), vec![])
+        .unwrap_or_else(|e| panic!("compositor: {e:#}"));
     let shell = ShellLayout::new(W, H);
     let cards = OverviewLayout::new(shell.home, shell.scale);
 
@@ -48,33 +57,64 @@ fn overview_shows_both_apps_switches_and_closes() {
 
     swipe_up_and_hold(&session);
     // Card 0 is the most recent app (second), card 1 the first.
-    wait_until(&session, "two cards in the overview", "overview-two-apps", |shot| {
-        match_ratio(shot, cards.card(0), 4, |_, _| SECOND) > 0.95 && match_ratio(shot, cards.card(1), 4, |_, _| FIRST) > 0.95
-    });
+    wait_until(
+        &session,
+        "two cards in the overview",
+        "overview-two-apps",
+        |shot| {
+            match_ratio(shot, cards.card(0), 4, |_, _| SECOND) > 0.95
+                && match_ratio(shot, cards.card(1), 4, |_, _| FIRST) > 0.95
+        },
+    );
     let outside = cirrus_ui::IRect::new(0, cards.card(0).bottom() + 40, W, 40);
     let shot = session.screenshot().unwrap_or_else(|e| panic!("{e:#}"));
-    assert!(match_ratio(&shot, outside, 4, |_, _| SECOND) < 0.01, "the app still covers the screen under its card");
+    assert!(
+        match_ratio(&shot, outside, 4, |_, _| SECOND) < 0.01,
+        "the app still covers the screen under its card"
+    );
 
     // Tap the first app's card → it is in front again, full size.
     let card = cards.card(1);
     let scale = shell.scale as f64;
     session
-        .tap(Pointing::Pointer, (card.x as f64 + card.width as f64 / 2.0) / scale, (card.y as f64 + card.height as f64 / 2.0) / scale)
+        .tap(
+            Pointing::Pointer,
+            (card.x as f64 + card.width as f64 / 2.0) / scale,
+            (card.y as f64 + card.height as f64 / 2.0) / scale,
+        )
         .unwrap_or_else(|e| panic!("tap: {e:#}"));
-    wait_until(&session, "the first app in front", "overview-switched", |shot| match_ratio(shot, shell.home, 4, |_, _| FIRST) > 0.99);
+    wait_until(
+        &session,
+        "the first app in front",
+        "overview-switched",
+        |shot| match_ratio(shot, shell.home, 4, |_, _| FIRST) > 0.99,
+    );
 
     // Overview again; swipe the second app's card (now card 1) up → it is asked to close.
     swipe_up_and_hold(&session);
-    wait_until(&session, "the overview again", "overview-again", |shot| match_ratio(shot, cards.card(1), 4, |_, _| SECOND) > 0.95);
+    wait_until(&session, "the overview again", "overview-again", |shot| {
+        match_ratio(shot, cards.card(1), 4, |_, _| SECOND) > 0.95
+    });
     let card = cards.card(1);
-    let (cx, cy) = ((card.x as f64 + card.width as f64 / 2.0) / scale, (card.y as f64 + card.height as f64 / 2.0) / scale);
-    session.swipe(Pointing::Pointer, (cx, cy), (cx, cy - 200.0), 6).unwrap_or_else(|e| panic!("swipe: {e:#}"));
+    let (cx, cy) = (
+        (card.x as f64 + card.width as f64 / 2.0) / scale,
+        (card.y as f64 + card.height as f64 / 2.0) / scale,
+    );
+    session
+        .swipe(Pointing::Pointer, (cx, cy), (cx, cy - 200.0), 6)
+        .unwrap_or_else(|e| panic!("swipe: {e:#}"));
     let deadline = Instant::now() + Duration::from_secs(20);
     while !second.state.close_requested {
-        assert!(Instant::now() < deadline, "swiping the card up did not ask the app to close");
+        assert!(
+            Instant::now() < deadline,
+            "swiping the card up did not ask the app to close"
+        );
         second.roundtrip();
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(!first.state.close_requested, "the wrong app was asked to close");
+    assert!(
+        !first.state.close_requested,
+        "the wrong app was asked to close"
+    );
     session.stop().unwrap_or_else(|e| panic!("{e:#}"));
 }

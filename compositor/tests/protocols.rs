@@ -17,8 +17,18 @@ struct Globals {
 }
 
 impl Dispatch<wl_registry::WlRegistry, ()> for Globals {
-    fn event(state: &mut Self, _: &wl_registry::WlRegistry, event: wl_registry::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {
-        if let wl_registry::Event::Global { interface, version, .. } = event {
+    fn event(
+        state: &mut Self,
+        _: &wl_registry::WlRegistry,
+        event: wl_registry::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let wl_registry::Event::Global {
+            interface, version, ..
+        } = event
+        {
             state.names.push((interface, version));
         }
     }
@@ -27,13 +37,17 @@ impl Dispatch<wl_registry::WlRegistry, ()> for Globals {
 #[test]
 fn advertises_the_protocols_apps_need() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-    let session = spawn_headless(720, 1440, dir.path().join("wl"), vec![]).unwrap_or_else(|e| panic!("compositor: {e:#}"));
-    let stream = std::os::unix::net::UnixStream::connect(&session.socket_path).unwrap_or_else(|e| panic!("connect: {e}"));
+    let session = spawn_headless(720, 1440, dir.path().join("wl"), vec![])
+        .unwrap_or_else(|e| panic!("compositor: {e:#}"));
+    let stream = std::os::unix::net::UnixStream::connect(&session.socket_path)
+        .unwrap_or_else(|e| panic!("connect: {e}"));
     let conn = Connection::from_socket(stream).unwrap_or_else(|e| panic!("{e}"));
     let mut queue = conn.new_event_queue();
     conn.display().get_registry(&queue.handle(), ());
     let mut globals = Globals::default();
-    queue.roundtrip(&mut globals).unwrap_or_else(|e| panic!("roundtrip: {e}"));
+    queue
+        .roundtrip(&mut globals)
+        .unwrap_or_else(|e| panic!("roundtrip: {e}"));
     for wanted in [
         "wl_compositor",
         "wl_subcompositor",
@@ -51,16 +65,32 @@ fn advertises_the_protocols_apps_need() {
         "xdg_activation_v1",
         "wp_cursor_shape_manager_v1",
     ] {
-        assert!(globals.names.iter().any(|(n, _)| n == wanted), "{wanted} is not advertised; globals: {:?}", globals.names);
+        assert!(
+            globals.names.iter().any(|(n, _)| n == wanted),
+            "{wanted} is not advertised; globals: {:?}",
+            globals.names
+        );
     }
     session.stop().unwrap_or_else(|e| panic!("{e:#}"));
 }
 
 impl Dispatch<wp_presentation_feedback::WpPresentationFeedback, ()> for common::AppState {
-    fn event(state: &mut Self, _: &wp_presentation_feedback::WpPresentationFeedback, event: wp_presentation_feedback::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {
+    fn event(
+        state: &mut Self,
+        _: &wp_presentation_feedback::WpPresentationFeedback,
+        event: wp_presentation_feedback::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
         let fb = state.extra.get_or_insert_with(Default::default);
         match event {
-            wp_presentation_feedback::Event::Presented { tv_sec_hi, tv_sec_lo, seq_lo, .. } => {
+            wp_presentation_feedback::Event::Presented {
+                tv_sec_hi,
+                tv_sec_lo,
+                seq_lo,
+                ..
+            } => {
                 fb.presented = Some((((tv_sec_hi as u64) << 32) | tv_sec_lo as u64, seq_lo));
             }
             wp_presentation_feedback::Event::Discarded => fb.discarded = true,
@@ -74,27 +104,39 @@ delegate_noop!(common::AppState: ignore wp_presentation::WpPresentation);
 #[test]
 fn presentation_feedback_reports_the_frame() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-    let session = spawn_headless(720, 1440, dir.path().join("wl"), vec![]).unwrap_or_else(|e| panic!("compositor: {e:#}"));
+    let session = spawn_headless(720, 1440, dir.path().join("wl"), vec![])
+        .unwrap_or_else(|e| panic!("compositor: {e:#}"));
     let mut app = TestApp::connect(&session.socket_path);
     app.open_window("timed");
     let qh = app.queue.handle();
     let presentation: wp_presentation::WpPresentation = app.bind_global("wp_presentation", 1);
-    let Some(surface) = app.surface.clone() else { panic!("no surface") };
+    let Some(surface) = app.surface.clone() else {
+        panic!("no surface")
+    };
     let _feedback = presentation.feedback(&surface, &qh, ());
     app.draw([0x30, 0x60, 0x90], 2);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         app.roundtrip();
         if let Some(fb) = &app.state.extra {
-            assert!(!fb.discarded, "the frame was discarded although the window is shown");
+            assert!(
+                !fb.discarded,
+                "the frame was discarded although the window is shown"
+            );
             if let Some((secs, seq)) = fb.presented {
                 let now = nix_monotonic_secs();
-                assert!(secs <= now && now - secs < 60, "presented at {secs}s of CLOCK_MONOTONIC, now is {now}s");
+                assert!(
+                    secs <= now && now - secs < 60,
+                    "presented at {secs}s of CLOCK_MONOTONIC, now is {now}s"
+                );
                 assert!(seq > 0, "sequence number not counted");
                 break;
             }
         }
-        assert!(Instant::now() < deadline, "no presentation feedback within 20 s");
+        assert!(
+            Instant::now() < deadline,
+            "no presentation feedback within 20 s"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     session.stop().unwrap_or_else(|e| panic!("{e:#}"));
@@ -108,5 +150,8 @@ fn nix_monotonic_secs() -> u64 {
 }
 
 fn libc_timespec() -> libc::timespec {
-    libc::timespec { tv_sec: 0, tv_nsec: 0 }
+    libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    }
 }

@@ -30,8 +30,10 @@ pub fn remove_files(root: &Path, paths: &[String]) -> anyhow::Result<()> {
     for path in paths {
         let target = root.join(path.trim_start_matches('/'));
         match std::fs::symlink_metadata(&target) {
-            Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(&target).with_context(|| format!("removing {}", target.display()))?,
-            Ok(_) => std::fs::remove_file(&target).with_context(|| format!("removing {}", target.display()))?,
+            Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(&target)
+                .with_context(|| format!("removing {}", target.display()))?,
+            Ok(_) => std::fs::remove_file(&target)
+                .with_context(|| format!("removing {}", target.display()))?,
             Err(_) => warn!("[packages] remove lists {path}, which no package in the image ships"),
         }
     }
@@ -44,11 +46,15 @@ pub fn remove_files(root: &Path, paths: &[String]) -> anyhow::Result<()> {
 /// base-passwd is not in the image or the files already exist.
 pub fn install_user_database(root: &Path) -> anyhow::Result<()> {
     for name in ["passwd", "group"] {
-        let master = root.join("usr/share/base-passwd").join(format!("{name}.master"));
+        let master = root
+            .join("usr/share/base-passwd")
+            .join(format!("{name}.master"));
         let target = root.join("etc").join(name);
         if master.is_file() && !target.exists() {
-            std::fs::create_dir_all(root.join("etc")).with_context(|| format!("creating {}", root.join("etc").display()))?;
-            std::fs::copy(&master, &target).with_context(|| format!("copying {} to {}", master.display(), target.display()))?;
+            std::fs::create_dir_all(root.join("etc"))
+                .with_context(|| format!("creating {}", root.join("etc").display()))?;
+            std::fs::copy(&master, &target)
+                .with_context(|| format!("copying {} to {}", master.display(), target.display()))?;
         }
     }
     Ok(())

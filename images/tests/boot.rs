@@ -50,8 +50,11 @@ fn the_image_boots_to_a_probe_init_that_mounts_everything() {
     let root = repo_root();
     let device = Device::load(&root, "qemu-x86_64").unwrap();
     // The probe is /init; every other program the device lists is a stand-in ELF.
-    let mut binaries: BTreeMap<String, PathBuf> =
-        device.binaries.iter().map(|name| (name.clone(), PathBuf::from("/bin/sleep"))).collect();
+    let mut binaries: BTreeMap<String, PathBuf> = device
+        .binaries
+        .iter()
+        .map(|name| (name.clone(), PathBuf::from("/bin/sleep")))
+        .collect();
     binaries.insert("cirrus-init".to_string(), probe);
     let out_dir = tmp.path().join("out");
     let req = BuildRequest {

@@ -47,7 +47,11 @@ fn stand_in_binaries(dir: &Path, device: &Device) -> BTreeMap<String, PathBuf> {
         .binaries
         .iter()
         .map(|name| {
-            let program = if name == "cirrus-compositor" { me.as_path() } else { Path::new("/bin/sleep") };
+            let program = if name == "cirrus-compositor" {
+                me.as_path()
+            } else {
+                Path::new("/bin/sleep")
+            };
             let path = dir.join(name);
             std::fs::copy(program, &path).unwrap();
             (name.to_string(), path)

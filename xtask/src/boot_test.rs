@@ -86,7 +86,12 @@ pub fn run(ws: &Workspace, device: &str) -> Result<()> {
     }
 
     if failures.is_empty()
-        && let Err(err) = crate::touch_test::run(&mut vm, built.device.display.width, built.device.display.height, &dir)
+        && let Err(err) = crate::touch_test::run(
+            &mut vm,
+            built.device.display.width,
+            built.device.display.height,
+            &dir,
+        )
     {
         failures.push(format!("touch: {err:#}"));
     }

@@ -27,7 +27,10 @@ pub struct FuzzCrate {
 pub fn discover(root: &Path) -> Result<Vec<FuzzCrate>> {
     let mut dirs = Vec::new();
     for level1 in read_dirs(root)? {
-        if level1.file_name().is_some_and(|n| n == "target" || n.to_string_lossy().starts_with('.')) {
+        if level1
+            .file_name()
+            .is_some_and(|n| n == "target" || n.to_string_lossy().starts_with('.'))
+        {
             continue;
         }
         if level1.join("fuzz/Cargo.toml").is_file() {
@@ -62,7 +65,8 @@ fn read_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
 /// The `[[bin]]` names of a fuzz crate's Cargo.toml.
 fn targets_of(fuzz_dir: &Path) -> Result<Vec<String>> {
     let manifest = fuzz_dir.join("Cargo.toml");
-    let text = std::fs::read_to_string(&manifest).with_context(|| format!("reading {}", manifest.display()))?;
+    let text = std::fs::read_to_string(&manifest)
+        .with_context(|| format!("reading {}", manifest.display()))?;
     Ok(parse_bin_names(&text))
 }
 
@@ -76,7 +80,10 @@ pub fn parse_bin_names(manifest: &str) -> Vec<String> {
             continue;
         }
         if in_bin
-            && let Some(value) = line.strip_prefix("name").map(str::trim_start).and_then(|l| l.strip_prefix('='))
+            && let Some(value) = line
+                .strip_prefix("name")
+                .map(str::trim_start)
+                .and_then(|l| l.strip_prefix('='))
         {
             let value = value.trim().trim_matches('"');
             if !value.is_empty() {
@@ -88,12 +95,21 @@ pub fn parse_bin_names(manifest: &str) -> Vec<String> {
 }
 
 fn ensure_cargo_fuzz() -> Result<()> {
-    let found = cargo().args(["fuzz", "--version"]).stdout(Stdio::null()).stderr(Stdio::null()).status().map(|s| s.success()).unwrap_or(false);
+    let found = cargo()
+        .args(["fuzz", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
     if found {
         return Ok(());
     }
     println!("fuzz: installing cargo-fuzz from crates.io (cargo install cargo-fuzz --locked)");
-    let status = cargo().args(["install", "cargo-fuzz", "--locked"]).status().context("running cargo install")?;
+    let status = cargo()
+        .args(["install", "cargo-fuzz", "--locked"])
+        .status()
+        .context("running cargo install")?;
     if !status.success() {
         bail!("cargo install cargo-fuzz failed ({status})");
     }
@@ -105,10 +121,16 @@ pub fn run(seconds: u64, only: &[String]) -> Result<ExitCode> {
     let ws = Workspace::locate()?;
     ensure_cargo_fuzz()?;
     let crates = discover(&ws.root)?;
-    let known: Vec<&str> = crates.iter().flat_map(|c| c.targets.iter().map(String::as_str)).collect();
+    let known: Vec<&str> = crates
+        .iter()
+        .flat_map(|c| c.targets.iter().map(String::as_str))
+        .collect();
     for name in only {
         if !known.contains(&name.as_str()) {
-            bail!("no fuzz target named `{name}`; the targets are: {}", known.join(", "));
+            bail!(
+                "no fuzz target named `{name}`; the targets are: {}",
+                known.join(", ")
+            );
         }
     }
     let fuzz_root = ws.root.join("target").join("fuzz");
@@ -121,10 +143,19 @@ pub fn run(seconds: u64, only: &[String]) -> Result<ExitCode> {
             }
             let corpus = fuzz_root.join("corpus").join(target);
             let artifacts = fuzz_root.join("artifacts").join(target);
-            std::fs::create_dir_all(&corpus).with_context(|| format!("creating {}", corpus.display()))?;
-            std::fs::create_dir_all(&artifacts).with_context(|| format!("creating {}", artifacts.display()))?;
+            std::fs::create_dir_all(&corpus)
+                .with_context(|| format!("creating {}", corpus.display()))?;
+            std::fs::create_dir_all(&artifacts)
+                .with_context(|| format!("creating {}", artifacts.display()))?;
             let seeds = krate.dir.join("seeds").join(target);
-            println!("fuzz: {target} ({}) for {seconds} s", krate.dir.strip_prefix(&ws.root).unwrap_or(&krate.dir).display());
+            println!(
+                "fuzz: {target} ({}) for {seconds} s",
+                krate
+                    .dir
+                    .strip_prefix(&ws.root)
+                    .unwrap_or(&krate.dir)
+                    .display()
+            );
             let mut cmd: Command = cargo();
             cmd.current_dir(krate.dir.parent().unwrap_or(&krate.dir))
                 .env("CARGO_TARGET_DIR", fuzz_root.join("build"))
@@ -139,16 +170,29 @@ pub fn run(seconds: u64, only: &[String]) -> Result<ExitCode> {
                 .arg(format!("-max_total_time={seconds}"))
                 .arg(format!("-artifact_prefix={}/", artifacts.display()))
                 .arg("-print_final_stats=1");
-            let status = cmd.status().with_context(|| format!("running cargo fuzz for {target}"))?;
+            let status = cmd
+                .status()
+                .with_context(|| format!("running cargo fuzz for {target}"))?;
             ran += 1;
             if !status.success() {
-                println!("fuzz: {target} FAILED ({status}); crash inputs are in {}", artifacts.display());
+                println!(
+                    "fuzz: {target} FAILED ({status}); crash inputs are in {}",
+                    artifacts.display()
+                );
                 failed.push(target.clone());
             }
         }
     }
-    println!("summary: {} passed, {} failed", ran - failed.len(), failed.len());
-    Ok(if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    println!(
+        "summary: {} passed, {} failed",
+        ran - failed.len(),
+        failed.len()
+    );
+    Ok(if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 #[cfg(test)]
@@ -176,9 +220,18 @@ name= "boot_config"
 
     #[test]
     fn finds_the_fuzz_crates_of_this_workspace() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
         let crates = discover(&root).unwrap_or_default();
-        let targets: Vec<&str> = crates.iter().flat_map(|c| c.targets.iter().map(String::as_str)).collect();
-        assert!(targets.contains(&"unit_file"), "unit_file fuzz target not found: {targets:?}");
+        let targets: Vec<&str> = crates
+            .iter()
+            .flat_map(|c| c.targets.iter().map(String::as_str))
+            .collect();
+        assert!(
+            targets.contains(&"unit_file"),
+            "unit_file fuzz target not found: {targets:?}"
+        );
     }
 }

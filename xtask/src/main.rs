@@ -139,9 +139,15 @@ fn main() -> ExitCode {
             headless,
             keep_running,
         } => deps::ensure().and_then(|()| run::run(&device, headless, keep_running)),
-        Command::Test { device, boot_only } => deps::ensure().and_then(|()| test::run(&device, boot_only)),
-        Command::Fuzz { seconds, targets } => deps::ensure().and_then(|()| fuzz::run(seconds, &targets)),
-        Command::Bench { suite, args } => deps::ensure().and_then(|()| bench::run(suite.as_deref(), &args)),
+        Command::Test { device, boot_only } => {
+            deps::ensure().and_then(|()| test::run(&device, boot_only))
+        }
+        Command::Fuzz { seconds, targets } => {
+            deps::ensure().and_then(|()| fuzz::run(seconds, &targets))
+        }
+        Command::Bench { suite, args } => {
+            deps::ensure().and_then(|()| bench::run(suite.as_deref(), &args))
+        }
     };
     match result {
         Ok(code) => code,

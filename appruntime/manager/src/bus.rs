@@ -37,7 +37,10 @@ fn failed(e: impl std::fmt::Display) -> fdo::Error {
 impl AppManager1 {
     /// Runs `f` on a thread of its own (installs compile code; stops wait for processes) and
     /// awaits it: zbus dispatches on its own executor, which must not block.
-    async fn with<T: Send + 'static>(&self, f: impl FnOnce(&mut Manager) -> anyhow::Result<T> + Send + 'static) -> fdo::Result<T> {
+    async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Manager) -> anyhow::Result<T> + Send + 'static,
+    ) -> fdo::Result<T> {
         let inner = self.inner.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
         std::thread::spawn(move || {
@@ -47,7 +50,9 @@ impl AppManager1 {
             };
             let _ = tx.send(result);
         });
-        rx.await.map_err(failed)?.map_err(|e| failed(format!("{e:#}")))
+        rx.await
+            .map_err(failed)?
+            .map_err(|e| failed(format!("{e:#}")))
     }
 }
 
@@ -55,11 +60,16 @@ impl AppManager1 {
 impl AppManager1 {
     /// Verifies and installs a signed package file; returns the app id.
     async fn install(&self, path: String) -> fdo::Result<String> {
-        self.with(move |m| Ok(m.store.install(std::path::Path::new(&path))?.id)).await
+        self.with(move |m| Ok(m.store.install(std::path::Path::new(&path))?.id))
+            .await
     }
 
     /// Stops the app if running and removes it with its data.
-    async fn uninstall(&self, #[zbus(signal_emitter)] emitter: SignalEmitter<'_>, id: String) -> fdo::Result<()> {
+    async fn uninstall(
+        &self,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+        id: String,
+    ) -> fdo::Result<()> {
         let was_running = self
             .with({
                 let id = id.clone();
@@ -86,8 +96,19 @@ impl AppManager1 {
                 .db
                 .apps()
                 .map(|a| {
-                    let icon = a.icon.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
-                    (a.id.clone(), a.label.clone(), icon, a.kind.clone(), a.version.clone(), m.lifecycle.state(&a.id).as_str().to_owned())
+                    let icon = a
+                        .icon
+                        .as_ref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default();
+                    (
+                        a.id.clone(),
+                        a.label.clone(),
+                        icon,
+                        a.kind.clone(),
+                        a.version.clone(),
+                        m.lifecycle.state(&a.id).as_str().to_owned(),
+                    )
                 })
                 .collect())
         })
@@ -95,12 +116,21 @@ impl AppManager1 {
     }
 
     /// Launches the app or brings it to the foreground; returns its state.
-    async fn launch(&self, #[zbus(signal_emitter)] emitter: SignalEmitter<'_>, id: String) -> fdo::Result<String> {
+    async fn launch(
+        &self,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+        id: String,
+    ) -> fdo::Result<String> {
         let state = self
             .with({
                 let id = id.clone();
                 move |m| {
-                    let app = m.store.db.get(&id).cloned().ok_or_else(|| anyhow::anyhow!("{id} is not installed"))?;
+                    let app = m
+                        .store
+                        .db
+                        .get(&id)
+                        .cloned()
+                        .ok_or_else(|| anyhow::anyhow!("{id} is not installed"))?;
                     let precompiled = m.store.precompiled_path(&id)?;
                     let data = m.store.layout.data_dir(&id);
                     let log = m.store.layout.log_path(&id);
@@ -119,7 +149,11 @@ impl AppManager1 {
     }
 
     /// Stops a running app (destroy, then killed after 2 s).
-    async fn stop(&self, #[zbus(signal_emitter)] emitter: SignalEmitter<'_>, id: String) -> fdo::Result<()> {
+    async fn stop(
+        &self,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+        id: String,
+    ) -> fdo::Result<()> {
         self.with({
             let id = id.clone();
             move |m| m.lifecycle.stop(&id, Duration::from_secs(2))
@@ -129,31 +163,50 @@ impl AppManager1 {
         Ok(())
     }
 
-    async fn background(&self, #[zbus(signal_emitter)] emitter: SignalEmitter<'_>, id: String) -> fdo::Result<String> {
-        let state = self.with({
-            let id = id.clone();
-            move |m| m.lifecycle.background(&id)
-        })
-        .await?;
+    async fn background(
+        &self,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+        id: String,
+    ) -> fdo::Result<String> {
+        let state = self
+            .with({
+                let id = id.clone();
+                move |m| m.lifecycle.background(&id)
+            })
+            .await?;
         let _ = Self::state_changed(&emitter, &id, state.as_str()).await;
         Ok(state.as_str().to_owned())
     }
 
-    async fn pause(&self, #[zbus(signal_emitter)] emitter: SignalEmitter<'_>, id: String) -> fdo::Result<String> {
-        let state = self.with({
-            let id = id.clone();
-            move |m| m.lifecycle.pause(&id)
-        })
-        .await?;
+    async fn pause(
+        &self,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+        id: String,
+    ) -> fdo::Result<String> {
+        let state = self
+            .with({
+                let id = id.clone();
+                move |m| m.lifecycle.pause(&id)
+            })
+            .await?;
         let _ = Self::state_changed(&emitter, &id, state.as_str()).await;
         Ok(state.as_str().to_owned())
     }
 
     /// Stops up to `count` background/paused apps, least recently used first; returns their ids.
-    async fn reclaim_memory(&self, #[zbus(signal_emitter)] emitter: SignalEmitter<'_>, count: u32) -> fdo::Result<Vec<String>> {
+    async fn reclaim_memory(
+        &self,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+        count: u32,
+    ) -> fdo::Result<Vec<String>> {
         let stopped = self
             .with(move |m| {
-                let victims: Vec<String> = m.lifecycle.reclaim_order().into_iter().take(count as usize).collect();
+                let victims: Vec<String> = m
+                    .lifecycle
+                    .reclaim_order()
+                    .into_iter()
+                    .take(count as usize)
+                    .collect();
                 for id in &victims {
                     m.lifecycle.stop(id, Duration::from_secs(1))?;
                 }
@@ -167,24 +220,51 @@ impl AppManager1 {
     }
 
     /// Grants, revokes (`denied`) or resets (`ask`) a requested permission; applies at next launch.
-    async fn set_permission(&self, id: String, permission: String, state: String) -> fdo::Result<()> {
+    async fn set_permission(
+        &self,
+        id: String,
+        permission: String,
+        state: String,
+    ) -> fdo::Result<()> {
         let grant = match state.as_str() {
             "granted" => Grant::Granted,
             "ask" => Grant::Ask,
             "denied" => Grant::Denied,
-            other => return Err(fdo::Error::InvalidArgs(format!("`{other}`: use granted, ask or denied"))),
+            other => {
+                return Err(fdo::Error::InvalidArgs(format!(
+                    "`{other}`: use granted, ask or denied"
+                )));
+            }
         };
-        self.with(move |m| m.store.set_permission(&id, &permission, grant)).await
+        self.with(move |m| m.store.set_permission(&id, &permission, grant))
+            .await
     }
 
     /// The app's requested permissions and their states.
-    async fn permissions(&self, id: String) -> fdo::Result<std::collections::HashMap<String, String>> {
+    async fn permissions(
+        &self,
+        id: String,
+    ) -> fdo::Result<std::collections::HashMap<String, String>> {
         self.with(move |m| {
-            let app = m.store.db.get(&id).ok_or_else(|| anyhow::anyhow!("{id} is not installed"))?;
+            let app = m
+                .store
+                .db
+                .get(&id)
+                .ok_or_else(|| anyhow::anyhow!("{id} is not installed"))?;
             Ok(app
                 .permissions
                 .iter()
-                .map(|(p, g)| (p.clone(), match g { Grant::Granted => "granted", Grant::Ask => "ask", Grant::Denied => "denied" }.to_owned()))
+                .map(|(p, g)| {
+                    (
+                        p.clone(),
+                        match g {
+                            Grant::Granted => "granted",
+                            Grant::Ask => "ask",
+                            Grant::Denied => "denied",
+                        }
+                        .to_owned(),
+                    )
+                })
                 .collect())
         })
         .await
@@ -192,15 +272,24 @@ impl AppManager1 {
 
     /// The file the app's output is logged to.
     async fn log_path(&self, id: String) -> fdo::Result<String> {
-        self.with(move |m| Ok(m.store.layout.log_path(&id).display().to_string())).await
+        self.with(move |m| Ok(m.store.layout.log_path(&id).display().to_string()))
+            .await
     }
 
     #[zbus(signal)]
-    pub async fn state_changed(emitter: &SignalEmitter<'_>, id: &str, state: &str) -> zbus::Result<()>;
+    pub async fn state_changed(
+        emitter: &SignalEmitter<'_>,
+        id: &str,
+        state: &str,
+    ) -> zbus::Result<()>;
 }
 
 /// Client side of the interface (the SDK command, the launcher entries, tests).
-#[zbus::proxy(interface = "org.cirrus.AppManager1", default_service = "org.cirrus.AppManager1", default_path = "/org/cirrus/AppManager1")]
+#[zbus::proxy(
+    interface = "org.cirrus.AppManager1",
+    default_service = "org.cirrus.AppManager1",
+    default_path = "/org/cirrus/AppManager1"
+)]
 pub trait AppManager1Client {
     fn install(&self, path: &str) -> zbus::Result<String>;
     fn uninstall(&self, id: &str) -> zbus::Result<()>;

@@ -13,9 +13,15 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path} is damaged: {source}")]
-    Corrupt { path: PathBuf, source: serde_json::Error },
+    Corrupt {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
 }
 
 /// First uid handed to apps (Android's AID_APP_START).
@@ -58,7 +64,11 @@ pub struct InstalledApp {
 
 impl InstalledApp {
     pub fn granted(&self) -> Vec<String> {
-        self.permissions.iter().filter(|(_, g)| **g == Grant::Granted).map(|(p, _)| p.clone()).collect()
+        self.permissions
+            .iter()
+            .filter(|(_, g)| **g == Grant::Granted)
+            .map(|(p, _)| p.clone())
+            .collect()
     }
 }
 
@@ -77,18 +87,31 @@ pub struct PackageDb {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DbError + '_ {
-    move |source| DbError::Io { path: path.to_owned(), source }
+    move |source| DbError::Io {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 impl PackageDb {
     /// Opens (or creates, empty) the database at `path`.
     pub fn open(path: &Path) -> Result<PackageDb, DbError> {
         let file = match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| DbError::Corrupt { path: path.to_owned(), source })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => DbFile { format: 1, next_uid: FIRST_APP_UID, apps: BTreeMap::new() },
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| DbError::Corrupt {
+                path: path.to_owned(),
+                source,
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => DbFile {
+                format: 1,
+                next_uid: FIRST_APP_UID,
+                apps: BTreeMap::new(),
+            },
             Err(e) => return Err(io(path)(e)),
         };
-        Ok(PackageDb { path: path.to_owned(), file })
+        Ok(PackageDb {
+            path: path.to_owned(),
+            file,
+        })
     }
 
     pub fn get(&self, id: &str) -> Option<&InstalledApp> {
@@ -120,7 +143,9 @@ impl PackageDb {
 
     /// Removes an app and persists; returns it.
     pub fn remove(&mut self, id: &str) -> Result<Option<InstalledApp>, DbError> {
-        let Some(old) = self.file.apps.remove(id) else { return Ok(None) };
+        let Some(old) = self.file.apps.remove(id) else {
+            return Ok(None);
+        };
         self.save().inspect_err(|_| {
             self.file.apps.insert(id.to_owned(), old.clone());
         })?;
@@ -131,12 +156,17 @@ impl PackageDb {
         let dir = self.path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let tmp = self.path.with_extension("json.tmp");
-        let bytes = serde_json::to_vec_pretty(&self.file).map_err(|e| DbError::Io { path: tmp.clone(), source: std::io::Error::other(e) })?;
+        let bytes = serde_json::to_vec_pretty(&self.file).map_err(|e| DbError::Io {
+            path: tmp.clone(),
+            source: std::io::Error::other(e),
+        })?;
         let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
         f.write_all(&bytes).map_err(io(&tmp))?;
         f.sync_all().map_err(io(&tmp))?;
         std::fs::rename(&tmp, &self.path).map_err(io(&self.path))?;
-        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(dir))?;
         Ok(())
     }
 }
@@ -187,6 +217,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("packages.json");
         std::fs::write(&path, b"{ torn").unwrap_or_else(|e| panic!("{e}"));
-        assert!(matches!(PackageDb::open(&path), Err(DbError::Corrupt { .. })));
+        assert!(matches!(
+            PackageDb::open(&path),
+            Err(DbError::Corrupt { .. })
+        ));
     }
 }

@@ -34,23 +34,45 @@ pub struct ServeOptions {
 }
 
 /// Serves `org.cirrus.AppManager1` until `shutdown` completes, then stops every running app.
-pub async fn serve(opts: ServeOptions, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
-    let store = AppStore::open(&opts.data_root, opts.wasm_host.clone(), opts.launch_command.clone())
-        .with_context(|| format!("opening the app store under {}", opts.data_root.display()))?;
+pub async fn serve(
+    opts: ServeOptions,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<()> {
+    let store = AppStore::open(
+        &opts.data_root,
+        opts.wasm_host.clone(),
+        opts.launch_command.clone(),
+    )
+    .with_context(|| format!("opening the app store under {}", opts.data_root.display()))?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let lifecycle = Lifecycle::new(HostCommand { wasm_host: opts.wasm_host.clone(), memory_mb: opts.memory_mb, headless: opts.headless_apps }, tx);
+    let lifecycle = Lifecycle::new(
+        HostCommand {
+            wasm_host: opts.wasm_host.clone(),
+            memory_mb: opts.memory_mb,
+            headless: opts.headless_apps,
+        },
+        tx,
+    );
     let inner = Arc::new(Mutex::new(Manager { store, lifecycle }));
     let conn = match &opts.bus_address {
         Some(a) => zbus::connection::Builder::address(a.as_str()),
         None => zbus::connection::Builder::system(),
     }
     .name(BUS_NAME)
-    .serve_at(OBJECT_PATH, AppManager1 { inner: inner.clone() })
+    .serve_at(
+        OBJECT_PATH,
+        AppManager1 {
+            inner: inner.clone(),
+        },
+    )
     .build()
     .await
     .context("claiming org.cirrus.AppManager1 on the bus")?;
     tracing::info!(root = %opts.data_root.display(), "serving org.cirrus.AppManager1");
-    let iface = conn.object_server().interface::<_, AppManager1>(OBJECT_PATH).await?;
+    let iface = conn
+        .object_server()
+        .interface::<_, AppManager1>(OBJECT_PATH)
+        .await?;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {

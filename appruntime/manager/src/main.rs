@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
 use cirrus_appmanager::bus::AppManager1ClientProxy;
 use cirrus_appmanager::{ServeOptions, serve};
+use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(name = "cirrus-appmanager")]
@@ -41,8 +41,13 @@ enum Cmd {
 
 async fn connect(address: Option<&str>) -> Result<zbus::Connection> {
     match address {
-        Some(a) => zbus::connection::Builder::address(a).build().await.with_context(|| format!("connecting to the bus at {a}")),
-        None => zbus::Connection::system().await.context("connecting to the system bus"),
+        Some(a) => zbus::connection::Builder::address(a)
+            .build()
+            .await
+            .with_context(|| format!("connecting to the bus at {a}")),
+        None => zbus::Connection::system()
+            .await
+            .context("connecting to the system bus"),
     }
 }
 
@@ -54,10 +59,18 @@ async fn main() -> Result<()> {
         Cmd::Launch { id } => {
             let conn = connect(cli.bus_address.as_deref()).await?;
             let proxy = AppManager1ClientProxy::new(&conn).await?;
-            proxy.launch(&id).await.with_context(|| format!("launching {id}"))?;
+            proxy
+                .launch(&id)
+                .await
+                .with_context(|| format!("launching {id}"))?;
             Ok(())
         }
-        Cmd::Serve { data_root, wasm_host, memory_mb, headless_apps } => {
+        Cmd::Serve {
+            data_root,
+            wasm_host,
+            memory_mb,
+            headless_apps,
+        } => {
             let exe = std::env::current_exe().context("locating cirrus-appmanager")?;
             let wasm_host = wasm_host.unwrap_or_else(|| exe.with_file_name("cirrus-wasm-host"));
             let mut launch_command = vec![exe.display().to_string()];
@@ -65,14 +78,22 @@ async fn main() -> Result<()> {
                 launch_command.push(format!("--bus-address={a}"));
             }
             launch_command.push("launch".into());
-            let opts = ServeOptions { bus_address: cli.bus_address, data_root, wasm_host, memory_mb, headless_apps, launch_command };
+            let opts = ServeOptions {
+                bus_address: cli.bus_address,
+                data_root,
+                wasm_host,
+                memory_mb,
+                headless_apps,
+                launch_command,
+            };
             let shutdown = async {
-                if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                if let Ok(mut term) =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                {
                     tokio::select! { _ = term.recv() => {}, _ = tokio::signal::ctrl_c() => {} }
                 }
             };
             serve(opts, shutdown).await
-        },
+        }
     }
 }
-

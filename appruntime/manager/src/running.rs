@@ -46,8 +46,16 @@ impl AppState {
 /// What a host said or did, sent to the manager's event loop.
 #[derive(Debug, Clone)]
 pub enum HostEvent {
-    Line { id: String, pid: u32, line: String },
-    Exited { id: String, pid: u32, code: Option<i32> },
+    Line {
+        id: String,
+        pid: u32,
+        line: String,
+    },
+    Exited {
+        id: String,
+        pid: u32,
+        code: Option<i32>,
+    },
 }
 
 struct RunningApp {
@@ -75,12 +83,22 @@ pub struct Lifecycle {
 }
 
 impl Lifecycle {
-    pub fn new(host: HostCommand, events: tokio::sync::mpsc::UnboundedSender<HostEvent>) -> Lifecycle {
-        Lifecycle { apps: BTreeMap::new(), host, events }
+    pub fn new(
+        host: HostCommand,
+        events: tokio::sync::mpsc::UnboundedSender<HostEvent>,
+    ) -> Lifecycle {
+        Lifecycle {
+            apps: BTreeMap::new(),
+            host,
+            events,
+        }
     }
 
     pub fn state(&self, id: &str) -> AppState {
-        self.apps.get(id).map(|a| a.state).unwrap_or(AppState::Stopped)
+        self.apps
+            .get(id)
+            .map(|a| a.state)
+            .unwrap_or(AppState::Stopped)
     }
 
     pub fn pid(&self, id: &str) -> Option<u32> {
@@ -88,13 +106,22 @@ impl Lifecycle {
     }
 
     fn signal(&self, id: &str, sig: Signal) -> Result<()> {
-        let Some(app) = self.apps.get(id) else { bail!("{id} is not running") };
-        kill(Pid::from_raw(app.child.id() as i32), sig).with_context(|| format!("signalling {id}"))?;
+        let Some(app) = self.apps.get(id) else {
+            bail!("{id} is not running")
+        };
+        kill(Pid::from_raw(app.child.id() as i32), sig)
+            .with_context(|| format!("signalling {id}"))?;
         Ok(())
     }
 
     /// Launches `app` (or brings it back to the foreground). Returns the new state.
-    pub fn launch(&mut self, app: &InstalledApp, precompiled: PathBuf, data_dir: PathBuf, log: PathBuf) -> Result<AppState> {
+    pub fn launch(
+        &mut self,
+        app: &InstalledApp,
+        precompiled: PathBuf,
+        data_dir: PathBuf,
+        log: PathBuf,
+    ) -> Result<AppState> {
         if let Some(state) = self.apps.get(&app.id).map(|a| a.state) {
             match state {
                 AppState::Paused => {
@@ -118,7 +145,11 @@ impl Lifecycle {
         if let Some(p) = log.parent() {
             std::fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()))?;
         }
-        let log_file = std::fs::OpenOptions::new().create(true).append(true).open(&log).with_context(|| format!("opening {}", log.display()))?;
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .with_context(|| format!("opening {}", log.display()))?;
         let mut cmd = Command::new(&self.host.wasm_host);
         cmd.arg("run")
             .arg("--app-id")
@@ -141,33 +172,55 @@ impl Lifecycle {
         for p in app.granted() {
             cmd.arg("--permission").arg(p);
         }
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::from(log_file));
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log_file));
         if nix::unistd::geteuid().is_root() {
             let uid = app.uid;
             // SAFETY: only async-signal-safe calls (setgroups/setgid/setuid) between fork and exec.
             unsafe {
                 cmd.pre_exec(move || {
-                    if libc::setgroups(0, std::ptr::null()) != 0 || libc::setgid(uid) != 0 || libc::setuid(uid) != 0 {
+                    if libc::setgroups(0, std::ptr::null()) != 0
+                        || libc::setgid(uid) != 0
+                        || libc::setuid(uid) != 0
+                    {
                         return Err(std::io::Error::last_os_error());
                     }
                     Ok(())
                 });
             }
         }
-        let mut child = cmd.spawn().with_context(|| format!("starting {} for {}", self.host.wasm_host.display(), app.id))?;
+        let mut child = cmd.spawn().with_context(|| {
+            format!("starting {} for {}", self.host.wasm_host.display(), app.id)
+        })?;
         let pid = child.id();
         if let Some(stdout) = child.stdout.take() {
             let events = self.events.clone();
             let id = app.id.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                    let _ = events.send(HostEvent::Line { id: id.clone(), pid, line });
+                    let _ = events.send(HostEvent::Line {
+                        id: id.clone(),
+                        pid,
+                        line,
+                    });
                 }
-                let _ = events.send(HostEvent::Exited { id, pid, code: None });
+                let _ = events.send(HostEvent::Exited {
+                    id,
+                    pid,
+                    code: None,
+                });
             });
         }
         tracing::info!(app = %app.id, pid, uid = app.uid, "launched");
-        self.apps.insert(app.id.clone(), RunningApp { child, state: AppState::Foreground, last_foreground: Instant::now() });
+        self.apps.insert(
+            app.id.clone(),
+            RunningApp {
+                child,
+                state: AppState::Foreground,
+                last_foreground: Instant::now(),
+            },
+        );
         Ok(AppState::Foreground)
     }
 
@@ -225,7 +278,9 @@ impl Lifecycle {
 
     /// Stops the app: SIGTERM (destroy runs), SIGKILL after `grace`.
     pub fn stop(&mut self, id: &str, grace: Duration) -> Result<()> {
-        let Some(mut app) = self.apps.remove(id) else { bail!("{id} is not running") };
+        let Some(mut app) = self.apps.remove(id) else {
+            bail!("{id} is not running")
+        };
         let pid = Pid::from_raw(app.child.id() as i32);
         let _ = kill(pid, Signal::SIGCONT);
         let _ = kill(pid, Signal::SIGTERM);
@@ -245,13 +300,20 @@ impl Lifecycle {
     /// Under memory pressure: the apps to stop first — background and paused ones, least recently
     /// in the foreground first. The foreground app is never chosen.
     pub fn reclaim_order(&self) -> Vec<String> {
-        let mut v: Vec<(&String, &RunningApp)> = self.apps.iter().filter(|(_, a)| matches!(a.state, AppState::Background | AppState::Paused)).collect();
+        let mut v: Vec<(&String, &RunningApp)> = self
+            .apps
+            .iter()
+            .filter(|(_, a)| matches!(a.state, AppState::Background | AppState::Paused))
+            .collect();
         v.sort_by_key(|(_, a)| a.last_foreground);
         v.into_iter().map(|(id, _)| id.clone()).collect()
     }
 
     pub fn running(&self) -> Vec<(String, AppState)> {
-        self.apps.iter().map(|(id, a)| (id.clone(), a.state)).collect()
+        self.apps
+            .iter()
+            .map(|(id, a)| (id.clone(), a.state))
+            .collect()
     }
 
     pub fn stop_all(&mut self) {

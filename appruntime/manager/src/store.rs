@@ -14,13 +14,18 @@ use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
-use cirrus_package::{AppKind, Permission, PublisherKey, Version, check_update, valid_app_id, verify};
+use cirrus_package::{
+    AppKind, Permission, PublisherKey, Version, check_update, valid_app_id, verify,
+};
 
 use crate::db::{Grant, InstalledApp, PackageDb};
 
 /// Permissions granted at install (low risk); the others are asked for on first use.
 fn granted_at_install(p: Permission) -> bool {
-    matches!(p, Permission::Notifications | Permission::Background | Permission::LaunchIntents)
+    matches!(
+        p,
+        Permission::Notifications | Permission::Background | Permission::LaunchIntents
+    )
 }
 
 /// Paths of everything the manager keeps under the data root.
@@ -63,12 +68,17 @@ pub struct AppStore {
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 impl AppStore {
     pub fn open(root: &Path, wasm_host: PathBuf, launch_command: Vec<String>) -> Result<AppStore> {
-        let layout = Layout { root: root.to_owned() };
+        let layout = Layout {
+            root: root.to_owned(),
+        };
         let db = PackageDb::open(&layout.db_path())?;
         // Leftovers of an install interrupted by a crash: the database never points at them.
         if let Ok(entries) = std::fs::read_dir(root.join("system/app-code")) {
@@ -79,7 +89,13 @@ impl AppStore {
                 }
             }
         }
-        Ok(AppStore { layout, db, wasm_host, launch_command, engine_hash: None })
+        Ok(AppStore {
+            layout,
+            db,
+            wasm_host,
+            launch_command,
+            engine_hash: None,
+        })
     }
 
     /// The wasm host's engine compatibility hash (asked once): keys the precompiled cache.
@@ -87,13 +103,23 @@ impl AppStore {
         if let Some(h) = &self.engine_hash {
             return Ok(h.clone());
         }
-        let out = Command::new(&self.wasm_host).arg("engine-hash").output().with_context(|| format!("running {} engine-hash", self.wasm_host.display()))?;
+        let out = Command::new(&self.wasm_host)
+            .arg("engine-hash")
+            .output()
+            .with_context(|| format!("running {} engine-hash", self.wasm_host.display()))?;
         if !out.status.success() {
-            bail!("{} engine-hash failed: {}", self.wasm_host.display(), String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "{} engine-hash failed: {}",
+                self.wasm_host.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         let hash = String::from_utf8_lossy(&out.stdout).trim().to_owned();
         if hash.is_empty() || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
-            bail!("{} engine-hash printed `{hash}`, not a hex hash", self.wasm_host.display());
+            bail!(
+                "{} engine-hash printed `{hash}`, not a hex hash",
+                self.wasm_host.display()
+            );
         }
         self.engine_hash = Some(hash.clone());
         Ok(hash)
@@ -106,7 +132,8 @@ impl AppStore {
 
     /// Installs (or updates) the package at `package_path`. Returns the app.
     pub fn install(&mut self, package_path: &Path) -> Result<InstalledApp> {
-        let bytes = std::fs::read(package_path).with_context(|| format!("reading {}", package_path.display()))?;
+        let bytes = std::fs::read(package_path)
+            .with_context(|| format!("reading {}", package_path.display()))?;
         let pkg = verify(&bytes).with_context(|| format!("{} refused", package_path.display()))?;
         let m = &pkg.manifest;
         let id = m.cirrus.id.clone();
@@ -116,18 +143,26 @@ impl AppStore {
         let previous = self.db.get(&id).cloned();
         if let Some(prev) = &previous {
             if prev.kind != m.cirrus.kind.as_str() {
-                bail!("{id} is installed as a {} app; the package is a {} app", prev.kind, m.cirrus.kind.as_str());
+                bail!(
+                    "{id} is installed as a {} app; the package is a {} app",
+                    prev.kind,
+                    m.cirrus.kind.as_str()
+                );
             }
-            let signer = PublisherKey::parse(&prev.signer).map_err(|e| anyhow!("the database's key for {id} is unreadable: {e}"))?;
-            let version = Version::parse(&prev.version).map_err(|e| anyhow!("the database's version for {id}: {e}"))?;
+            let signer = PublisherKey::parse(&prev.signer)
+                .map_err(|e| anyhow!("the database's key for {id} is unreadable: {e}"))?;
+            let version = Version::parse(&prev.version)
+                .map_err(|e| anyhow!("the database's version for {id}: {e}"))?;
             check_update(&version, &signer, &pkg)?;
         }
-        let _span = tracing::info_span!("install", app = %id, version = %m.cirrus.version).entered();
+        let _span =
+            tracing::info_span!("install", app = %id, version = %m.cirrus.version).entered();
 
         // Unpack beside the live copy, then swap: a crash leaves the old version intact.
         let code_dir = self.layout.code_dir(&id);
         let parent = code_dir.parent().ok_or_else(|| anyhow!("bad code dir"))?;
-        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
         let staging = parent.join(format!("{id}.new-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&staging);
         for name in pkg.contents.names() {
@@ -135,7 +170,8 @@ impl AppStore {
             if let Some(p) = dest.parent() {
                 std::fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()))?;
             }
-            std::fs::write(&dest, pkg.contents.get(name).unwrap_or_default()).with_context(|| format!("writing {}", dest.display()))?;
+            std::fs::write(&dest, pkg.contents.get(name).unwrap_or_default())
+                .with_context(|| format!("writing {}", dest.display()))?;
         }
         let entry = match m.cirrus.kind {
             AppKind::Wasm => m.component_path().to_owned(),
@@ -157,18 +193,24 @@ impl AppStore {
                 .with_context(|| format!("running {} precompile", self.wasm_host.display()))?;
             if !status.status.success() {
                 let _ = std::fs::remove_dir_all(&staging);
-                bail!("{id}: the component does not compile: {}", String::from_utf8_lossy(&status.stderr).trim());
+                bail!(
+                    "{id}: the component does not compile: {}",
+                    String::from_utf8_lossy(&status.stderr).trim()
+                );
             }
             precompiled = Some((tmp, out));
         }
         let old = parent.join(format!("{id}.old-{}", std::process::id()));
         if code_dir.exists() {
-            std::fs::rename(&code_dir, &old).with_context(|| format!("moving {} aside", code_dir.display()))?;
+            std::fs::rename(&code_dir, &old)
+                .with_context(|| format!("moving {} aside", code_dir.display()))?;
         }
-        std::fs::rename(&staging, &code_dir).with_context(|| format!("moving {} into place", code_dir.display()))?;
+        std::fs::rename(&staging, &code_dir)
+            .with_context(|| format!("moving {} into place", code_dir.display()))?;
         let _ = std::fs::remove_dir_all(&old);
         if let Some((tmp, out)) = precompiled {
-            std::fs::rename(&tmp, &out).with_context(|| format!("moving {} into place", out.display()))?;
+            std::fs::rename(&tmp, &out)
+                .with_context(|| format!("moving {} into place", out.display()))?;
         }
 
         let uid = match &previous {
@@ -176,14 +218,21 @@ impl AppStore {
             None => self.db.allocate_uid(),
         };
         let data_dir = self.layout.data_dir(&id);
-        std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+        std::fs::create_dir_all(&data_dir)
+            .with_context(|| format!("creating {}", data_dir.display()))?;
         set_owner(&data_dir, uid)?;
 
         // Keep the user's decisions across updates; new permissions start by policy.
         let mut permissions = BTreeMap::new();
         for p in &m.cirrus.permissions {
-            let kept = previous.as_ref().and_then(|prev| prev.permissions.get(p.as_str()).copied());
-            let state = kept.unwrap_or(if granted_at_install(*p) { Grant::Granted } else { Grant::Ask });
+            let kept = previous
+                .as_ref()
+                .and_then(|prev| prev.permissions.get(p.as_str()).copied());
+            let state = kept.unwrap_or(if granted_at_install(*p) {
+                Grant::Granted
+            } else {
+                Grant::Ask
+            });
             permissions.insert(p.as_str().to_owned(), state);
         }
         let app = InstalledApp {
@@ -199,7 +248,10 @@ impl AppStore {
             entry,
             icon: m.best_icon().map(|i| code_dir.join(&i.src)),
             permissions,
-            installed_at_unix: previous.as_ref().map(|p| p.installed_at_unix).unwrap_or_else(now),
+            installed_at_unix: previous
+                .as_ref()
+                .map(|p| p.installed_at_unix)
+                .unwrap_or_else(now),
             updated_at_unix: now(),
         };
         self.db.put(app.clone())?;
@@ -210,14 +262,25 @@ impl AppStore {
 
     /// Removes the app, its code, cache, launcher entry and data.
     pub fn uninstall(&mut self, id: &str) -> Result<InstalledApp> {
-        let app = self.db.remove(id)?.ok_or_else(|| anyhow!("{id} is not installed"))?;
+        let app = self
+            .db
+            .remove(id)?
+            .ok_or_else(|| anyhow!("{id} is not installed"))?;
         let _ = std::fs::remove_file(self.launcher_entry_path(id));
         let _ = std::fs::remove_dir_all(self.layout.code_dir(id));
         if let Ok(p) = self.precompiled_path(id) {
             let _ = std::fs::remove_file(p);
         }
         let data = self.layout.data_dir(id);
-        std::fs::remove_dir_all(&data).or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) }).with_context(|| format!("removing {}", data.display()))?;
+        std::fs::remove_dir_all(&data)
+            .or_else(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })
+            .with_context(|| format!("removing {}", data.display()))?;
         tracing::info!(app = %id, "uninstalled");
         Ok(app)
     }
@@ -225,15 +288,25 @@ impl AppStore {
     /// Sets a permission's state (grant, revoke, or back to ask). Only requested permissions can
     /// be granted.
     pub fn set_permission(&mut self, id: &str, permission: &str, state: Grant) -> Result<()> {
-        let mut app = self.db.get(id).cloned().ok_or_else(|| anyhow!("{id} is not installed"))?;
-        let slot = app.permissions.get_mut(permission).ok_or_else(|| anyhow!("{id} does not request the `{permission}` permission"))?;
+        let mut app = self
+            .db
+            .get(id)
+            .cloned()
+            .ok_or_else(|| anyhow!("{id} is not installed"))?;
+        let slot = app
+            .permissions
+            .get_mut(permission)
+            .ok_or_else(|| anyhow!("{id} does not request the `{permission}` permission"))?;
         *slot = state;
         self.db.put(app)?;
         Ok(())
     }
 
     fn launcher_entry_path(&self, id: &str) -> PathBuf {
-        self.layout.launcher_dir().join("applications").join(format!("cirrus-app-{id}.desktop"))
+        self.layout
+            .launcher_dir()
+            .join("applications")
+            .join(format!("cirrus-app-{id}.desktop"))
     }
 
     /// Writes the `.desktop` entry the compositor's launcher shows (Exec launches through the
@@ -243,11 +316,23 @@ impl AppStore {
         if let Some(p) = path.parent() {
             std::fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()))?;
         }
-        let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"").replace('`', "\\`").replace('$', "\\$"));
+        let quote = |s: &str| {
+            format!(
+                "\"{}\"",
+                s.replace('\\', "\\\\")
+                    .replace('"', "\\\"")
+                    .replace('`', "\\`")
+                    .replace('$', "\\$")
+            )
+        };
         let mut exec: Vec<String> = self.launch_command.iter().map(|a| quote(a)).collect();
         exec.push(quote(&app.id));
         let label: String = app.label.chars().filter(|c| !c.is_control()).collect();
-        let mut text = format!("[Desktop Entry]\nType=Application\nName={label}\nExec={}\nX-Cirrus-App-Id={}\n", exec.join(" ").replace('%', "%%"), app.id);
+        let mut text = format!(
+            "[Desktop Entry]\nType=Application\nName={label}\nExec={}\nX-Cirrus-App-Id={}\n",
+            exec.join(" ").replace('%', "%%"),
+            app.id
+        );
         if let Some(icon) = &app.icon {
             text.push_str(&format!("Icon={}\n", icon.display()));
         }
@@ -262,8 +347,10 @@ impl AppStore {
 /// recorded.
 fn set_owner(dir: &Path, uid: u32) -> Result<()> {
     if nix::unistd::geteuid().is_root() {
-        std::os::unix::fs::chown(dir, Some(uid), Some(uid)).with_context(|| format!("chown {} to {uid}", dir.display()))?;
-        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).with_context(|| format!("chmod {}", dir.display()))?;
+        std::os::unix::fs::chown(dir, Some(uid), Some(uid))
+            .with_context(|| format!("chown {} to {uid}", dir.display()))?;
+        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .with_context(|| format!("chmod {}", dir.display()))?;
     }
     Ok(())
 }

@@ -36,7 +36,10 @@ pub fn parse_command(line: &str) -> Option<Command> {
             Some(Command::Pointer(phase, x.parse().ok()?, y.parse().ok()?))
         }
         ["key", code, pressed] => Some(Command::Key(code.parse().ok()?, *pressed == "1")),
-        ["resize", w, h] => Some(Command::Resize(w.parse().ok().filter(|w| (1..=8192).contains(w))?, h.parse().ok().filter(|h| (1..=8192).contains(h))?)),
+        ["resize", w, h] => Some(Command::Resize(
+            w.parse().ok().filter(|w| (1..=8192).contains(w))?,
+            h.parse().ok().filter(|h| (1..=8192).contains(h))?,
+        )),
         ["pause"] => Some(Command::Pause),
         ["resume"] => Some(Command::Resume),
         ["stop"] => Some(Command::Stop),
@@ -64,14 +67,22 @@ impl Headless {
                 }
             }
         });
-        Headless { commands: rx, frame_out }
+        Headless {
+            commands: rx,
+            frame_out,
+        }
     }
 
     pub fn next_command(&self, wait: Duration) -> Option<Command> {
         match self.commands.recv_timeout(wait) {
             Ok(c) => Some(c),
             Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
-                if wait > Duration::ZERO && matches!(self.commands.try_recv(), Err(std::sync::mpsc::TryRecvError::Disconnected)) {
+                if wait > Duration::ZERO
+                    && matches!(
+                        self.commands.try_recv(),
+                        Err(std::sync::mpsc::TryRecvError::Disconnected)
+                    )
+                {
                     std::thread::sleep(wait);
                 }
                 None
@@ -81,7 +92,9 @@ impl Headless {
 
     /// Writes the frame atomically (header: width, height as little-endian u32; then RGBA).
     pub fn show(&mut self, (width, height, pixels): &(u32, u32, Vec<u8>)) -> Result<()> {
-        let Some(path) = &self.frame_out else { return Ok(()) };
+        let Some(path) = &self.frame_out else {
+            return Ok(());
+        };
         let mut bytes = Vec::with_capacity(8 + pixels.len());
         bytes.extend_from_slice(&width.to_le_bytes());
         bytes.extend_from_slice(&height.to_le_bytes());
@@ -99,7 +112,10 @@ mod tests {
 
     #[test]
     fn commands_parse() {
-        assert_eq!(parse_command("pointer down 10 20.5"), Some(Command::Pointer(PointerPhase::Down, 10.0, 20.5)));
+        assert_eq!(
+            parse_command("pointer down 10 20.5"),
+            Some(Command::Pointer(PointerPhase::Down, 10.0, 20.5))
+        );
         assert_eq!(parse_command("key 30 1"), Some(Command::Key(30, true)));
         assert_eq!(parse_command("resize 0 5"), None);
         assert_eq!(parse_command("pointer sideways 1 2"), None);

@@ -80,7 +80,10 @@ pub struct AppState {
 
 impl WasiView for AppState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -92,8 +95,16 @@ impl surface::Host for AppState {
         Ok(self.height)
     }
     fn present(&mut self, width: u32, height: u32, pixels: Vec<u8>) -> wasmtime::Result<()> {
-        if width == 0 || height == 0 || width > MAX_SIDE || height > MAX_SIDE || pixels.len() as u64 != u64::from(width) * u64::from(height) * 4 {
-            return Err(wasmtime::Error::msg(format!("present: {} bytes is not a {width}x{height} RGBA frame", pixels.len())));
+        if width == 0
+            || height == 0
+            || width > MAX_SIDE
+            || height > MAX_SIDE
+            || pixels.len() as u64 != u64::from(width) * u64::from(height) * 4
+        {
+            return Err(wasmtime::Error::msg(format!(
+                "present: {} bytes is not a {width}x{height} RGBA frame",
+                pixels.len()
+            )));
         }
         self.frames_presented += 1;
         self.last_frame = Some((width, height, pixels));
@@ -127,25 +138,43 @@ extern "C" fn on_signal(sig: libc::c_int) {
 
 fn install_signal_handlers() -> Result<()> {
     use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
-    let action = SigAction::new(SigHandler::Handler(on_signal), SaFlags::SA_RESTART, SigSet::empty());
-    for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGUSR1, Signal::SIGUSR2] {
+    let action = SigAction::new(
+        SigHandler::Handler(on_signal),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for sig in [
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+    ] {
         // SAFETY: the handler only stores to atomics.
-        unsafe { sigaction(sig, &action) }.with_context(|| format!("installing the {sig} handler"))?;
+        unsafe { sigaction(sig, &action) }
+            .with_context(|| format!("installing the {sig} handler"))?;
     }
     Ok(())
 }
 
 /// Loads the component: the precompiled file when it fits this engine, else compiles (and logs).
-pub fn load_component(engine: &Engine, component: &Path, precompiled: Option<&Path>) -> Result<Component> {
+pub fn load_component(
+    engine: &Engine,
+    component: &Path,
+    precompiled: Option<&Path>,
+) -> Result<Component> {
     if let Some(path) = precompiled.filter(|p| p.exists()) {
         // SAFETY: the precompiled file is written by the app manager at install from a verified
         // package, into a system directory apps cannot write; wasmtime checks it fits the engine.
         match unsafe { Component::deserialize_file(engine, path) } {
             Ok(c) => return Ok(c),
-            Err(err) => tracing::warn!(path = %path.display(), "precompiled code not usable ({err}); compiling"),
+            Err(err) => {
+                tracing::warn!(path = %path.display(), "precompiled code not usable ({err}); compiling")
+            }
         }
     }
-    Component::from_file(engine, component).map_err(anyhow::Error::from).with_context(|| format!("compiling {}", component.display()))
+    Component::from_file(engine, component)
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("compiling {}", component.display()))
 }
 
 /// A running app instance with its store.
@@ -156,21 +185,40 @@ pub struct RunningApp {
 
 impl RunningApp {
     /// Instantiates the app from `pre`.
-    pub fn start(engine: &Engine, pre: &AppPre<AppState>, args: &RunArgs, width: u32, height: u32) -> Result<RunningApp> {
+    pub fn start(
+        engine: &Engine,
+        pre: &AppPre<AppState>,
+        args: &RunArgs,
+        width: u32,
+        height: u32,
+    ) -> Result<RunningApp> {
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(std::io::stderr()).stderr(std::io::stderr());
         wasi.env("CIRRUS_APP_ID", &args.app_id);
-        wasi.preopened_dir(&args.data_dir, "/", FsPerms::ReadWrite).map_err(anyhow::Error::from).with_context(|| format!("opening {}", args.data_dir.display()))?;
+        wasi.preopened_dir(&args.data_dir, "/", FsPerms::ReadWrite)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("opening {}", args.data_dir.display()))?;
         if let Some(pkg) = &args.package_dir {
-            wasi.preopened_dir(pkg, "/package", FsPerms::ReadOnly).map_err(anyhow::Error::from).with_context(|| format!("opening {}", pkg.display()))?;
+            wasi.preopened_dir(pkg, "/package", FsPerms::ReadOnly)
+                .map_err(anyhow::Error::from)
+                .with_context(|| format!("opening {}", pkg.display()))?;
         }
         if args.permissions.iter().any(|p| p == "network") {
             wasi.inherit_network().allow_ip_name_lookup(true);
         } else {
-            wasi.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+            wasi.allow_tcp(false)
+                .allow_udp(false)
+                .allow_ip_name_lookup(false);
         }
-        let cap = (args.memory_mb as usize).saturating_mul(1 << 20).min(engine::MAX_MEMORY_BYTES);
-        let limits = StoreLimitsBuilder::new().memory_size(cap).table_elements(1 << 20).instances(32).trap_on_grow_failure(false).build();
+        let cap = (args.memory_mb as usize)
+            .saturating_mul(1 << 20)
+            .min(engine::MAX_MEMORY_BYTES);
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(cap)
+            .table_elements(1 << 20)
+            .instances(32)
+            .trap_on_grow_failure(false)
+            .build();
         let state = AppState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
@@ -195,14 +243,23 @@ impl RunningApp {
             Ok(UpdateDeadline::Continue(TICKS_PER_SECOND / 10))
         });
         store.set_epoch_deadline(RESPONSE_DEADLINE_TICKS);
-        let bindings = pre.instantiate(&mut store).map_err(anyhow::Error::from).context("instantiating the app")?;
+        let bindings = pre
+            .instantiate(&mut store)
+            .map_err(anyhow::Error::from)
+            .context("instantiating the app")?;
         Ok(RunningApp { store, bindings })
     }
 
     /// Calls into the app under the response deadline.
-    fn call(&mut self, what: &str, f: impl FnOnce(&App, &mut Store<AppState>) -> wasmtime::Result<()>) -> Result<()> {
+    fn call(
+        &mut self,
+        what: &str,
+        f: impl FnOnce(&App, &mut Store<AppState>) -> wasmtime::Result<()>,
+    ) -> Result<()> {
         self.store.set_epoch_deadline(RESPONSE_DEADLINE_TICKS);
-        f(&self.bindings, &mut self.store).map_err(anyhow::Error::from).with_context(|| format!("the app trapped in {what}"))?;
+        f(&self.bindings, &mut self.store)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("the app trapped in {what}"))?;
         if self.store.data().not_responding_reported {
             self.store.data_mut().not_responding_reported = false;
             status("responding");
@@ -223,15 +280,21 @@ impl RunningApp {
         self.call("destroy", |b, s| b.cirrus_app_lifecycle().call_destroy(s))
     }
     pub fn pointer(&mut self, phase: PointerPhase, x: f64, y: f64) -> Result<()> {
-        self.call("pointer", |b, s| b.cirrus_app_events().call_pointer(s, phase, x, y))
+        self.call("pointer", |b, s| {
+            b.cirrus_app_events().call_pointer(s, phase, x, y)
+        })
     }
     pub fn key(&mut self, code: u32, pressed: bool) -> Result<()> {
-        self.call("key", |b, s| b.cirrus_app_events().call_key(s, code, pressed))
+        self.call("key", |b, s| {
+            b.cirrus_app_events().call_key(s, code, pressed)
+        })
     }
     pub fn resize(&mut self, width: u32, height: u32) -> Result<()> {
         self.store.data_mut().width = width;
         self.store.data_mut().height = height;
-        self.call("resize", |b, s| b.cirrus_app_events().call_resize(s, width, height))
+        self.call("resize", |b, s| {
+            b.cirrus_app_events().call_resize(s, width, height)
+        })
     }
     pub fn frame(&mut self, time_ms: u64) -> Result<()> {
         self.store.data_mut().frame_requested = false;
@@ -242,14 +305,24 @@ impl RunningApp {
 /// Builds the linker (WASI 0.2 + the Cirrus surface) and the `InstancePre`.
 pub fn prepare(engine: &Engine, component: &Component) -> Result<AppPre<AppState>> {
     let mut linker: Linker<AppState> = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(anyhow::Error::from).context("linking WASI")?;
-    surface::add_to_linker::<AppState, wasmtime::component::HasSelf<AppState>>(&mut linker, |s| s).map_err(anyhow::Error::from)?;
-    let pre = linker.instantiate_pre(component).map_err(anyhow::Error::from).context("the component does not fit the cirrus:app world (see docs/wit)")?;
-    AppPre::new(pre).map_err(anyhow::Error::from).context("the component does not export the cirrus:app world")
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+        .map_err(anyhow::Error::from)
+        .context("linking WASI")?;
+    surface::add_to_linker::<AppState, wasmtime::component::HasSelf<AppState>>(&mut linker, |s| s)
+        .map_err(anyhow::Error::from)?;
+    let pre = linker
+        .instantiate_pre(component)
+        .map_err(anyhow::Error::from)
+        .context("the component does not fit the cirrus:app world (see docs/wit)")?;
+    AppPre::new(pre)
+        .map_err(anyhow::Error::from)
+        .context("the component does not export the cirrus:app world")
 }
 
 fn parse_size(text: &str) -> Result<(u32, u32)> {
-    let (w, h) = text.split_once('x').ok_or_else(|| anyhow!("--size `{text}`: use WIDTHxHEIGHT"))?;
+    let (w, h) = text
+        .split_once('x')
+        .ok_or_else(|| anyhow!("--size `{text}`: use WIDTHxHEIGHT"))?;
     let (w, h): (u32, u32) = (w.parse()?, h.parse()?);
     if w == 0 || h == 0 || w > MAX_SIDE || h > MAX_SIDE {
         bail!("--size `{text}` out of range");
@@ -264,17 +337,22 @@ pub fn run(args: RunArgs) -> Result<()> {
     let engine = engine::engine()?;
     {
         let engine = engine.clone();
-        std::thread::Builder::new().name("epoch".into()).spawn(move || {
-            loop {
-                std::thread::sleep(Duration::from_millis(1000 / TICKS_PER_SECOND));
-                engine.increment_epoch();
-            }
-        })?;
+        std::thread::Builder::new()
+            .name("epoch".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(Duration::from_millis(1000 / TICKS_PER_SECOND));
+                    engine.increment_epoch();
+                }
+            })?;
     }
     let component = load_component(&engine, &args.component, args.precompiled.as_deref())?;
     let pre = prepare(&engine, &component)?;
     if !args.headless {
-        bail!("{}: presenting on Wayland is not built yet; run with --headless", args.app_id);
+        bail!(
+            "{}: presenting on Wayland is not built yet; run with --headless",
+            args.app_id
+        );
     }
     let (width, height) = parse_size(&args.size)?;
     let mut app = RunningApp::start(&engine, &pre, &args, width, height)?;

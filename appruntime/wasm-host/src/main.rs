@@ -65,8 +65,12 @@ fn main() -> std::process::ExitCode {
 
 fn precompile(component: &std::path::Path, out: &std::path::Path) -> Result<()> {
     let engine = engine::engine()?;
-    let bytes = std::fs::read(component).with_context(|| format!("reading {}", component.display()))?;
-    let compiled = engine.precompile_component(&bytes).map_err(anyhow::Error::from).with_context(|| format!("compiling {}", component.display()))?;
+    let bytes =
+        std::fs::read(component).with_context(|| format!("reading {}", component.display()))?;
+    let compiled = engine
+        .precompile_component(&bytes)
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("compiling {}", component.display()))?;
     std::fs::write(out, compiled).with_context(|| format!("writing {}", out.display()))?;
     Ok(())
 }

@@ -22,13 +22,29 @@ fn files_outside_the_data_dir_are_out_of_reach() {
     std::fs::write(data.join("own.txt"), "mine").unwrap();
     std::fs::write(other.join("secret.txt"), "SECRET").unwrap();
     std::fs::write(package.join("asset.txt"), "asset").unwrap();
-    let mut host = Host::start(&component, &data, Some(&package), &[], &dir.path().join("log"));
+    let mut host = Host::start(
+        &component,
+        &data,
+        Some(&package),
+        &[],
+        &dir.path().join("log"),
+    );
     host.wait_status("first-frame");
     host.terminate();
     assert_eq!(host.wait_exit(), Some(0));
     let log = host.log_text();
-    for line in ["probe own: READ mine", "probe passwd: denied", "probe dotdot: denied", "probe abs-dotdot: denied", "probe package: READ asset", "probe package-write: denied"] {
-        assert!(log.contains(line), "expected `{line}` in the app's log:\n{log}");
+    for line in [
+        "probe own: READ mine",
+        "probe passwd: denied",
+        "probe dotdot: denied",
+        "probe abs-dotdot: denied",
+        "probe package: READ asset",
+        "probe package-write: denied",
+    ] {
+        assert!(
+            log.contains(line),
+            "expected `{line}` in the app's log:\n{log}"
+        );
     }
     assert!(!log.contains("SECRET") && !log.contains("root:"), "{log}");
 }
@@ -47,8 +63,17 @@ fn an_infinite_loop_is_reported_and_killable() {
     // Still spinning: SIGTERM must end it (the epoch callback traps the runaway call).
     host.terminate();
     let code = host.wait_exit();
-    assert_eq!(code, Some(3), "a stopped runaway app exits with the host's error code; log:\n{}", host.log_text());
-    assert!(host.log_text().contains("stopped while not responding"), "{}", host.log_text());
+    assert_eq!(
+        code,
+        Some(3),
+        "a stopped runaway app exits with the host's error code; log:\n{}",
+        host.log_text()
+    );
+    assert!(
+        host.log_text().contains("stopped while not responding"),
+        "{}",
+        host.log_text()
+    );
 }
 
 #[test]
@@ -58,13 +83,27 @@ fn a_memory_bomb_is_contained() {
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
     std::fs::write(data.join("mode"), "bomb").unwrap();
-    let mut host = Host::start(&component, &data, None, &["--memory-mb", "32"], &dir.path().join("log"));
+    let mut host = Host::start(
+        &component,
+        &data,
+        None,
+        &["--memory-mb", "32"],
+        &dir.path().join("log"),
+    );
     // The app survives its refused allocations and goes on to draw.
     host.wait_status("first-frame");
     let log = host.log_text();
-    let mib: u64 = log.lines().find_map(|l| l.strip_prefix("bomb: refused after ")).and_then(|r| r.split_whitespace().next()).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("no bomb report in:\n{log}"));
+    let mib: u64 = log
+        .lines()
+        .find_map(|l| l.strip_prefix("bomb: refused after "))
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no bomb report in:\n{log}"));
     assert!(mib < 32, "the app got {mib} MiB past a 32 MiB cap");
-    assert!(mib >= 16, "the app got only {mib} MiB: the cap is far too tight");
+    assert!(
+        mib >= 16,
+        "the app got only {mib} MiB: the cap is far too tight"
+    );
     host.terminate();
     assert_eq!(host.wait_exit(), Some(0));
 }

@@ -15,7 +15,9 @@ use reqwest::{Method, StatusCode};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use super::{ListedObject, ObjectMeta, RequestCounters, SHA256_META, StoreError, UploadedPart, xml};
+use super::{
+    ListedObject, ObjectMeta, RequestCounters, SHA256_META, StoreError, UploadedPart, xml,
+};
 use crate::integrity;
 use crate::sign::{self, Dialect, RequestToSign, UNSIGNED_PAYLOAD};
 
@@ -75,7 +77,11 @@ impl HttpStore {
             .pool_idle_timeout(Duration::from_secs(20))
             .build()
             .map_err(|e| StoreError::Permanent(format!("HTTP client: {e}")))?;
-        Ok(Self { config, client, counters: RequestCounters::default() })
+        Ok(Self {
+            config,
+            client,
+            counters: RequestCounters::default(),
+        })
     }
 
     fn header(&self, name: &str) -> String {
@@ -86,12 +92,17 @@ impl HttpStore {
     fn locate(&self, key: Option<&str>) -> Result<(String, String, String), StoreError> {
         let c = &self.config;
         let endpoint = c.endpoint.trim_end_matches('/');
-        let (scheme, host) = endpoint
-            .split_once("://")
-            .ok_or_else(|| StoreError::Permanent(format!("endpoint {endpoint:?} has no scheme (http:// or https://)")))?;
+        let (scheme, host) = endpoint.split_once("://").ok_or_else(|| {
+            StoreError::Permanent(format!(
+                "endpoint {endpoint:?} has no scheme (http:// or https://)"
+            ))
+        })?;
         let enc_key = key.map(sign::path_encode).unwrap_or_default();
         let (url, host) = match c.addressing {
-            Addressing::Path => (format!("{endpoint}/{}/{enc_key}", c.bucket), host.to_owned()),
+            Addressing::Path => (
+                format!("{endpoint}/{}/{enc_key}", c.bucket),
+                host.to_owned(),
+            ),
             Addressing::VirtualHost => {
                 let h = format!("{}.{host}", c.bucket);
                 (format!("{scheme}://{h}/{enc_key}"), h)
@@ -104,7 +115,11 @@ impl HttpStore {
             (Dialect::S3, Addressing::Path) => format!("/{}/{enc_key}", c.bucket),
             (Dialect::S3, _) => format!("/{enc_key}"),
         };
-        let url = if key.is_none() && c.addressing == Addressing::Path { url.trim_end_matches('/').to_owned() } else { url };
+        let url = if key.is_none() && c.addressing == Addressing::Path {
+            url.trim_end_matches('/').to_owned()
+        } else {
+            url
+        };
         Ok((url, canonical, host))
     }
 
@@ -143,13 +158,22 @@ impl HttpStore {
             })
             .collect::<Vec<_>>()
             .join("&");
-        let full = if query.is_empty() { url } else { format!("{url}?{query}") };
-        let mut req = self.client.request(call.method, &full).header("authorization", sig.authorization);
+        let full = if query.is_empty() {
+            url
+        } else {
+            format!("{url}?{query}")
+        };
+        let mut req = self
+            .client
+            .request(call.method, &full)
+            .header("authorization", sig.authorization);
         for (k, v) in headers.iter().filter(|(k, _)| k != "host") {
             req = req.header(k.as_str(), v.as_str());
         }
         if let Some(body) = call.body {
-            self.counters.bytes_up.fetch_add(body.len() as u64, Ordering::Relaxed);
+            self.counters
+                .bytes_up
+                .fetch_add(body.len() as u64, Ordering::Relaxed);
             req = req.body(body);
         }
         let resp = req.send().await.map_err(transient)?;
@@ -163,21 +187,37 @@ impl HttpStore {
         let detail = format!("{what}: HTTP {status} {} {}", err.code, err.message);
         Err(match status {
             StatusCode::NOT_FOUND => StoreError::NotFound(detail),
-            s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS || s == StatusCode::REQUEST_TIMEOUT => {
+            s if s.is_server_error()
+                || s == StatusCode::TOO_MANY_REQUESTS
+                || s == StatusCode::REQUEST_TIMEOUT =>
+            {
                 StoreError::Transient(detail)
             }
             // Content-MD5 mismatch: the body was damaged on the way, sending it again may work.
-            _ if err.code == "BadDigest" || err.code == "InvalidDigest" => StoreError::Transient(detail),
+            _ if err.code == "BadDigest" || err.code == "InvalidDigest" => {
+                StoreError::Transient(detail)
+            }
             _ => StoreError::Permanent(detail),
         })
     }
 
     /// Checks the CRC-64 the server computed (OSS sends `x-oss-hash-crc64ecma`) against ours.
-    fn check_crc(&self, resp: &reqwest::Response, body: &[u8], key: &str) -> Result<(), StoreError> {
-        if let Some(theirs) = resp.headers().get(self.header("hash-crc64ecma")).and_then(|v| v.to_str().ok()) {
+    fn check_crc(
+        &self,
+        resp: &reqwest::Response,
+        body: &[u8],
+        key: &str,
+    ) -> Result<(), StoreError> {
+        if let Some(theirs) = resp
+            .headers()
+            .get(self.header("hash-crc64ecma"))
+            .and_then(|v| v.to_str().ok())
+        {
             let ours = integrity::crc64_decimal(body);
             if theirs != ours {
-                return Err(StoreError::Transient(format!("{key}: CRC-64 mismatch (server {theirs}, sent {ours})")));
+                return Err(StoreError::Transient(format!(
+                    "{key}: CRC-64 mismatch (server {theirs}, sent {ours})"
+                )));
             }
         }
         Ok(())
@@ -186,10 +226,20 @@ impl HttpStore {
     pub async fn put(&self, key: &str, body: Bytes, sha256: &str) -> Result<(), StoreError> {
         let headers = vec![
             ("content-md5".to_owned(), integrity::content_md5(&body)),
-            (self.header(&format!("meta-{SHA256_META}")), sha256.to_owned()),
+            (
+                self.header(&format!("meta-{SHA256_META}")),
+                sha256.to_owned(),
+            ),
         ];
-        let resp =
-            self.send(Call { method: Method::PUT, key: Some(key), query: vec![], headers, body: Some(body.clone()) }).await?;
+        let resp = self
+            .send(Call {
+                method: Method::PUT,
+                key: Some(key),
+                query: vec![],
+                headers,
+                body: Some(body.clone()),
+            })
+            .await?;
         self.check_crc(&resp, &body, key)
     }
 
@@ -199,9 +249,23 @@ impl HttpStore {
         dest: &Path,
         limiter: Option<&crate::policy::RateLimiter>,
     ) -> Result<String, StoreError> {
-        let mut resp = self.send(Call { method: Method::GET, key: Some(key), query: vec![], headers: vec![], body: None }).await?;
-        let server_crc = resp.headers().get(self.header("hash-crc64ecma")).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let mut file = tokio::fs::File::create(dest).await.map_err(|e| StoreError::io(dest, e))?;
+        let mut resp = self
+            .send(Call {
+                method: Method::GET,
+                key: Some(key),
+                query: vec![],
+                headers: vec![],
+                body: None,
+            })
+            .await?;
+        let server_crc = resp
+            .headers()
+            .get(self.header("hash-crc64ecma"))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let mut file = tokio::fs::File::create(dest)
+            .await
+            .map_err(|e| StoreError::io(dest, e))?;
         let mut sha = Sha256::new();
         let mut crc = integrity::CRC64_XZ.digest();
         while let Some(chunk) = resp.chunk().await.map_err(transient)? {
@@ -210,34 +274,65 @@ impl HttpStore {
             }
             sha.update(&chunk);
             crc.update(&chunk);
-            self.counters.bytes_down.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-            file.write_all(&chunk).await.map_err(|e| StoreError::io(dest, e))?;
+            self.counters
+                .bytes_down
+                .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            file.write_all(&chunk)
+                .await
+                .map_err(|e| StoreError::io(dest, e))?;
         }
         file.sync_all().await.map_err(|e| StoreError::io(dest, e))?;
         if let Some(theirs) = server_crc {
             let ours = crc.finalize().to_string();
             if theirs != ours {
-                return Err(StoreError::Transient(format!("{key}: CRC-64 mismatch on download (server {theirs}, got {ours})")));
+                return Err(StoreError::Transient(format!(
+                    "{key}: CRC-64 mismatch on download (server {theirs}, got {ours})"
+                )));
             }
         }
         Ok(hex::encode(sha.finalize()))
     }
 
     pub async fn get_bytes(&self, key: &str) -> Result<Bytes, StoreError> {
-        let resp = self.send(Call { method: Method::GET, key: Some(key), query: vec![], headers: vec![], body: None }).await?;
-        let server_crc = resp.headers().get(self.header("hash-crc64ecma")).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let resp = self
+            .send(Call {
+                method: Method::GET,
+                key: Some(key),
+                query: vec![],
+                headers: vec![],
+                body: None,
+            })
+            .await?;
+        let server_crc = resp
+            .headers()
+            .get(self.header("hash-crc64ecma"))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let body = resp.bytes().await.map_err(transient)?;
-        self.counters.bytes_down.fetch_add(body.len() as u64, Ordering::Relaxed);
+        self.counters
+            .bytes_down
+            .fetch_add(body.len() as u64, Ordering::Relaxed);
         if let Some(theirs) = server_crc
             && theirs != integrity::crc64_decimal(&body)
         {
-            return Err(StoreError::Transient(format!("{key}: CRC-64 mismatch on download")));
+            return Err(StoreError::Transient(format!(
+                "{key}: CRC-64 mismatch on download"
+            )));
         }
         Ok(body)
     }
 
     pub async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
-        match self.send(Call { method: Method::HEAD, key: Some(key), query: vec![], headers: vec![], body: None }).await {
+        match self
+            .send(Call {
+                method: Method::HEAD,
+                key: Some(key),
+                query: vec![],
+                headers: vec![],
+                body: None,
+            })
+            .await
+        {
             Ok(resp) => {
                 let size = resp.content_length().unwrap_or(0);
                 let sha256 = resp
@@ -253,7 +348,16 @@ impl HttpStore {
     }
 
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        match self.send(Call { method: Method::DELETE, key: Some(key), query: vec![], headers: vec![], body: None }).await {
+        match self
+            .send(Call {
+                method: Method::DELETE,
+                key: Some(key),
+                query: vec![],
+                headers: vec![],
+                body: None,
+            })
+            .await
+        {
             Ok(_) | Err(StoreError::NotFound(_)) => Ok(()),
             Err(e) => Err(e),
         }
@@ -262,11 +366,22 @@ impl HttpStore {
     pub async fn copy(&self, src: &str, dst: &str) -> Result<(), StoreError> {
         let source = format!("/{}/{}", self.config.bucket, sign::path_encode(src));
         let headers = vec![(self.header("copy-source"), source)];
-        self.send(Call { method: Method::PUT, key: Some(dst), query: vec![], headers, body: None }).await?;
+        self.send(Call {
+            method: Method::PUT,
+            key: Some(dst),
+            query: vec![],
+            headers,
+            body: None,
+        })
+        .await?;
         Ok(())
     }
 
-    pub async fn list(&self, prefix: &str, start_after: Option<&str>) -> Result<Vec<ListedObject>, StoreError> {
+    pub async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+    ) -> Result<Vec<ListedObject>, StoreError> {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -283,10 +398,21 @@ impl HttpStore {
             if let Some(t) = &token {
                 query.push(("continuation-token".to_owned(), Some(t.clone())));
             }
-            let resp = self.send(Call { method: Method::GET, key: None, query, headers: vec![], body: None }).await?;
+            let resp = self
+                .send(Call {
+                    method: Method::GET,
+                    key: None,
+                    query,
+                    headers: vec![],
+                    body: None,
+                })
+                .await?;
             let text = resp.text().await.map_err(transient)?;
             let page: xml::ListBucketResult = xml::parse("ListObjectsV2", &text)?;
-            out.extend(page.contents.into_iter().map(|c| ListedObject { key: c.key, size: c.size }));
+            out.extend(page.contents.into_iter().map(|c| ListedObject {
+                key: c.key,
+                size: c.size,
+            }));
             match (page.is_truncated, page.next_continuation_token) {
                 (true, Some(t)) => token = Some(t),
                 _ => break,
@@ -296,32 +422,72 @@ impl HttpStore {
     }
 
     pub async fn create_multipart(&self, key: &str, sha256: &str) -> Result<String, StoreError> {
-        let headers = vec![(self.header(&format!("meta-{SHA256_META}")), sha256.to_owned())];
+        let headers = vec![(
+            self.header(&format!("meta-{SHA256_META}")),
+            sha256.to_owned(),
+        )];
         let resp = self
-            .send(Call { method: Method::POST, key: Some(key), query: vec![("uploads".to_owned(), None)], headers, body: None })
+            .send(Call {
+                method: Method::POST,
+                key: Some(key),
+                query: vec![("uploads".to_owned(), None)],
+                headers,
+                body: None,
+            })
             .await?;
         let text = resp.text().await.map_err(transient)?;
         let r: xml::InitiateMultipartUploadResult = xml::parse("InitiateMultipartUpload", &text)?;
         if r.upload_id.is_empty() {
-            return Err(StoreError::Permanent(format!("{key}: InitiateMultipartUpload returned no UploadId")));
+            return Err(StoreError::Permanent(format!(
+                "{key}: InitiateMultipartUpload returned no UploadId"
+            )));
         }
         Ok(r.upload_id)
     }
 
-    pub async fn upload_part(&self, key: &str, upload_id: &str, number: u32, body: Bytes) -> Result<String, StoreError> {
-        let query = vec![("partNumber".to_owned(), Some(number.to_string())), ("uploadId".to_owned(), Some(upload_id.to_owned()))];
+    pub async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        body: Bytes,
+    ) -> Result<String, StoreError> {
+        let query = vec![
+            ("partNumber".to_owned(), Some(number.to_string())),
+            ("uploadId".to_owned(), Some(upload_id.to_owned())),
+        ];
         let headers = vec![("content-md5".to_owned(), integrity::content_md5(&body))];
-        let resp = self.send(Call { method: Method::PUT, key: Some(key), query, headers, body: Some(body.clone()) }).await?;
+        let resp = self
+            .send(Call {
+                method: Method::PUT,
+                key: Some(key),
+                query,
+                headers,
+                body: Some(body.clone()),
+            })
+            .await?;
         self.check_crc(&resp, &body, key)?;
         let md5 = integrity::md5_hex(&body);
-        let etag = resp.headers().get("etag").and_then(|v| v.to_str().ok()).unwrap_or("").trim_matches('"').to_owned();
+        let etag = resp
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .trim_matches('"')
+            .to_owned();
         if !etag.is_empty() && etag.len() == 32 && !etag.eq_ignore_ascii_case(&md5) {
-            return Err(StoreError::Transient(format!("{key} part {number}: ETag {etag} is not the MD5 {md5} of what was sent")));
+            return Err(StoreError::Transient(format!(
+                "{key} part {number}: ETag {etag} is not the MD5 {md5} of what was sent"
+            )));
         }
         Ok(if etag.is_empty() { md5 } else { etag })
     }
 
-    pub async fn list_parts(&self, key: &str, upload_id: &str) -> Result<Option<Vec<UploadedPart>>, StoreError> {
+    pub async fn list_parts(
+        &self,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<Option<Vec<UploadedPart>>, StoreError> {
         let mut out = Vec::new();
         let mut marker: Option<u32> = None;
         loop {
@@ -329,7 +495,16 @@ impl HttpStore {
             if let Some(m) = marker {
                 query.push(("part-number-marker".to_owned(), Some(m.to_string())));
             }
-            let resp = match self.send(Call { method: Method::GET, key: Some(key), query, headers: vec![], body: None }).await {
+            let resp = match self
+                .send(Call {
+                    method: Method::GET,
+                    key: Some(key),
+                    query,
+                    headers: vec![],
+                    body: None,
+                })
+                .await
+            {
                 Ok(r) => r,
                 Err(StoreError::NotFound(_)) => return Ok(None),
                 Err(e) => return Err(e),
@@ -349,21 +524,45 @@ impl HttpStore {
         Ok(Some(out))
     }
 
-    pub async fn complete_multipart(&self, key: &str, upload_id: &str, parts: &[UploadedPart]) -> Result<(), StoreError> {
+    pub async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[UploadedPart],
+    ) -> Result<(), StoreError> {
         let query = vec![("uploadId".to_owned(), Some(upload_id.to_owned()))];
         let body = Bytes::from(xml::complete_body(parts));
-        let resp = self.send(Call { method: Method::POST, key: Some(key), query, headers: vec![], body: Some(body) }).await?;
+        let resp = self
+            .send(Call {
+                method: Method::POST,
+                key: Some(key),
+                query,
+                headers: vec![],
+                body: Some(body),
+            })
+            .await?;
         // S3 may report an error inside a 200 response to CompleteMultipartUpload.
         let text = resp.text().await.map_err(transient)?;
         if text.contains("<Error>") {
-            return Err(StoreError::Transient(format!("{key}: CompleteMultipartUpload failed: {text}")));
+            return Err(StoreError::Transient(format!(
+                "{key}: CompleteMultipartUpload failed: {text}"
+            )));
         }
         Ok(())
     }
 
     pub async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), StoreError> {
         let query = vec![("uploadId".to_owned(), Some(upload_id.to_owned()))];
-        match self.send(Call { method: Method::DELETE, key: Some(key), query, headers: vec![], body: None }).await {
+        match self
+            .send(Call {
+                method: Method::DELETE,
+                key: Some(key),
+                query,
+                headers: vec![],
+                body: None,
+            })
+            .await
+        {
             Ok(_) | Err(StoreError::NotFound(_)) => Ok(()),
             Err(e) => Err(e),
         }

@@ -28,7 +28,10 @@ impl LocalStore {
     pub fn new(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
         let root = root.into();
         std::fs::create_dir_all(root.join(STORE_DIR)).map_err(|e| StoreError::io(&root, e))?;
-        Ok(Self { root, counters: RequestCounters::default() })
+        Ok(Self {
+            root,
+            counters: RequestCounters::default(),
+        })
     }
 
     fn object_path(&self, key: &str) -> Result<PathBuf, StoreError> {
@@ -43,20 +46,30 @@ impl LocalStore {
     }
 
     fn meta_path(&self, key: &str) -> PathBuf {
-        self.root.join(STORE_DIR).join("meta").join(format!("{key}.sha256"))
+        self.root
+            .join(STORE_DIR)
+            .join("meta")
+            .join(format!("{key}.sha256"))
     }
 
     fn upload_dir(&self, upload_id: &str) -> Result<PathBuf, StoreError> {
         if upload_id.is_empty() || !upload_id.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(StoreError::Permanent(format!("invalid upload id {upload_id:?}")));
+            return Err(StoreError::Permanent(format!(
+                "invalid upload id {upload_id:?}"
+            )));
         }
         Ok(self.root.join(STORE_DIR).join("uploads").join(upload_id))
     }
 
     async fn write_atomic(path: &Path, data: &[u8]) -> Result<(), StoreError> {
         let parent = path.parent().unwrap_or(Path::new("."));
-        tokio::fs::create_dir_all(parent).await.map_err(io_err(parent))?;
-        let tmp = parent.join(format!(".cirrus-store-tmp-{:016x}", rand::rng().random::<u64>()));
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(io_err(parent))?;
+        let tmp = parent.join(format!(
+            ".cirrus-store-tmp-{:016x}",
+            rand::rng().random::<u64>()
+        ));
         let mut f = tokio::fs::File::create(&tmp).await.map_err(io_err(&tmp))?;
         f.write_all(data).await.map_err(io_err(&tmp))?;
         f.sync_all().await.map_err(io_err(&tmp))?;
@@ -69,7 +82,9 @@ impl LocalStore {
         let path = self.object_path(key)?;
         Self::write_atomic(&self.meta_path(key), sha256.as_bytes()).await?;
         Self::write_atomic(&path, &body).await?;
-        self.counters.bytes_up.fetch_add(body.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        self.counters
+            .bytes_up
+            .fetch_add(body.len() as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
@@ -83,7 +98,9 @@ impl LocalStore {
         let path = self.object_path(key)?;
         let data = match tokio::fs::read(&path).await {
             Ok(d) => d,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(StoreError::NotFound(key.into())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StoreError::NotFound(key.into()));
+            }
             Err(e) => return Err(StoreError::io(&path, e)),
         };
         if let Some(l) = limiter {
@@ -92,7 +109,9 @@ impl LocalStore {
         let mut f = tokio::fs::File::create(dest).await.map_err(io_err(dest))?;
         f.write_all(&data).await.map_err(io_err(dest))?;
         f.sync_all().await.map_err(io_err(dest))?;
-        self.counters.bytes_down.fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        self.counters
+            .bytes_down
+            .fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(crate::integrity::sha256_hex(&data))
     }
 
@@ -101,7 +120,9 @@ impl LocalStore {
         let path = self.object_path(key)?;
         match tokio::fs::read(&path).await {
             Ok(d) => Ok(Bytes::from(d)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(StoreError::NotFound(key.into())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(StoreError::NotFound(key.into()))
+            }
             Err(e) => Err(StoreError::io(&path, e)),
         }
     }
@@ -116,7 +137,10 @@ impl LocalStore {
             Err(e) => return Err(StoreError::io(&path, e)),
         };
         let sha256 = tokio::fs::read_to_string(self.meta_path(key)).await.ok();
-        Ok(Some(ObjectMeta { size: md.len(), sha256 }))
+        Ok(Some(ObjectMeta {
+            size: md.len(),
+            sha256,
+        }))
     }
 
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
@@ -144,7 +168,9 @@ impl LocalStore {
         let from = self.object_path(src)?;
         let data = match tokio::fs::read(&from).await {
             Ok(d) => d,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(StoreError::NotFound(src.into())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StoreError::NotFound(src.into()));
+            }
             Err(e) => return Err(StoreError::io(&from, e)),
         };
         if let Ok(sha) = tokio::fs::read(self.meta_path(src)).await {
@@ -153,52 +179,70 @@ impl LocalStore {
         Self::write_atomic(&self.object_path(dst)?, &data).await
     }
 
-    pub async fn list(&self, prefix: &str, start_after: Option<&str>) -> Result<Vec<ListedObject>, StoreError> {
+    pub async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+    ) -> Result<Vec<ListedObject>, StoreError> {
         self.counters.count();
         let root = self.root.clone();
         let prefix = prefix.to_owned();
         let start_after = start_after.map(str::to_owned);
-        let listed = tokio::task::spawn_blocking(move || -> Result<Vec<ListedObject>, StoreError> {
-            let mut out = Vec::new();
-            // Walk only the deepest directory the prefix names.
-            let base_dir = match prefix.rfind('/') {
-                Some(i) => root.join(&prefix[..i]),
-                None => root.clone(),
-            };
-            let mut stack = vec![base_dir];
-            while let Some(dir) = stack.pop() {
-                let entries = match std::fs::read_dir(&dir) {
-                    Ok(e) => e,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                    Err(e) => return Err(StoreError::io(&dir, e)),
+        let listed =
+            tokio::task::spawn_blocking(move || -> Result<Vec<ListedObject>, StoreError> {
+                let mut out = Vec::new();
+                // Walk only the deepest directory the prefix names.
+                let base_dir = match prefix.rfind('/') {
+                    Some(i) => root.join(&prefix[..i]),
+                    None => root.clone(),
                 };
-                for entry in entries {
-                    let entry = entry.map_err(|e| StoreError::io(&dir, e))?;
-                    let path = entry.path();
-                    let Ok(rel) = path.strip_prefix(&root) else { continue };
-                    let Some(key) = rel.to_str() else { continue };
-                    if key.starts_with(STORE_DIR) || entry.file_name().to_string_lossy().starts_with(".cirrus-store-tmp-") {
-                        continue;
-                    }
-                    let ft = entry.file_type().map_err(|e| StoreError::io(&path, e))?;
-                    if ft.is_dir() {
-                        if prefix.starts_with(&format!("{key}/")) || key.starts_with(&prefix) || prefix.is_empty() {
-                            stack.push(path);
-                        }
-                    } else if ft.is_file() && key.starts_with(&prefix) {
-                        if start_after.as_deref().is_some_and(|s| key <= s) {
+                let mut stack = vec![base_dir];
+                while let Some(dir) = stack.pop() {
+                    let entries = match std::fs::read_dir(&dir) {
+                        Ok(e) => e,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                        Err(e) => return Err(StoreError::io(&dir, e)),
+                    };
+                    for entry in entries {
+                        let entry = entry.map_err(|e| StoreError::io(&dir, e))?;
+                        let path = entry.path();
+                        let Ok(rel) = path.strip_prefix(&root) else {
+                            continue;
+                        };
+                        let Some(key) = rel.to_str() else { continue };
+                        if key.starts_with(STORE_DIR)
+                            || entry
+                                .file_name()
+                                .to_string_lossy()
+                                .starts_with(".cirrus-store-tmp-")
+                        {
                             continue;
                         }
-                        let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-                        out.push(ListedObject { key: key.to_owned(), size });
+                        let ft = entry.file_type().map_err(|e| StoreError::io(&path, e))?;
+                        if ft.is_dir() {
+                            if prefix.starts_with(&format!("{key}/"))
+                                || key.starts_with(&prefix)
+                                || prefix.is_empty()
+                            {
+                                stack.push(path);
+                            }
+                        } else if ft.is_file() && key.starts_with(&prefix) {
+                            if start_after.as_deref().is_some_and(|s| key <= s) {
+                                continue;
+                            }
+                            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                            out.push(ListedObject {
+                                key: key.to_owned(),
+                                size,
+                            });
+                        }
                     }
                 }
-            }
-            out.sort_by(|a, b| a.key.cmp(&b.key));
-            Ok(out)
-        })
-        .await
-        .map_err(|e| StoreError::Permanent(format!("listing task failed: {e}")))??;
+                out.sort_by(|a, b| a.key.cmp(&b.key));
+                Ok(out)
+            })
+            .await
+            .map_err(|e| StoreError::Permanent(format!("listing task failed: {e}")))??;
         Ok(listed)
     }
 
@@ -207,23 +251,37 @@ impl LocalStore {
         self.object_path(key)?;
         let id = format!("{:032x}", rand::rng().random::<u128>());
         let dir = self.upload_dir(&id)?;
-        tokio::fs::create_dir_all(&dir).await.map_err(io_err(&dir))?;
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(io_err(&dir))?;
         Self::write_atomic(&dir.join("target"), format!("{key}\n{sha256}").as_bytes()).await?;
         Ok(id)
     }
 
-    pub async fn upload_part(&self, _key: &str, upload_id: &str, number: u32, body: Bytes) -> Result<String, StoreError> {
+    pub async fn upload_part(
+        &self,
+        _key: &str,
+        upload_id: &str,
+        number: u32,
+        body: Bytes,
+    ) -> Result<String, StoreError> {
         self.counters.count();
         let dir = self.upload_dir(upload_id)?;
         if !dir.exists() {
             return Err(StoreError::NotFound(format!("upload {upload_id}")));
         }
         Self::write_atomic(&dir.join(format!("{number:05}")), &body).await?;
-        self.counters.bytes_up.fetch_add(body.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        self.counters
+            .bytes_up
+            .fetch_add(body.len() as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(crate::integrity::md5_hex(&body))
     }
 
-    pub async fn list_parts(&self, _key: &str, upload_id: &str) -> Result<Option<Vec<UploadedPart>>, StoreError> {
+    pub async fn list_parts(
+        &self,
+        _key: &str,
+        upload_id: &str,
+    ) -> Result<Option<Vec<UploadedPart>>, StoreError> {
         self.counters.count();
         let dir = self.upload_dir(upload_id)?;
         let mut rd = match tokio::fs::read_dir(&dir).await {
@@ -234,15 +292,26 @@ impl LocalStore {
         let mut parts = Vec::new();
         while let Some(entry) = rd.next_entry().await.map_err(io_err(&dir))? {
             let name = entry.file_name();
-            let Some(number) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+            let Some(number) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
             let data = tokio::fs::read(entry.path()).await.map_err(io_err(&dir))?;
-            parts.push(UploadedPart { number, size: data.len() as u64, etag: crate::integrity::md5_hex(&data) });
+            parts.push(UploadedPart {
+                number,
+                size: data.len() as u64,
+                etag: crate::integrity::md5_hex(&data),
+            });
         }
         parts.sort_by_key(|p| p.number);
         Ok(Some(parts))
     }
 
-    pub async fn complete_multipart(&self, key: &str, upload_id: &str, parts: &[UploadedPart]) -> Result<(), StoreError> {
+    pub async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[UploadedPart],
+    ) -> Result<(), StoreError> {
         self.counters.count();
         let dir = self.upload_dir(upload_id)?;
         let target = tokio::fs::read_to_string(dir.join("target"))
@@ -251,9 +320,14 @@ impl LocalStore {
         let sha256 = target.lines().nth(1).unwrap_or("").to_owned();
         let mut data = Vec::new();
         for p in parts {
-            let part = tokio::fs::read(dir.join(format!("{:05}", p.number))).await.map_err(io_err(&dir))?;
+            let part = tokio::fs::read(dir.join(format!("{:05}", p.number)))
+                .await
+                .map_err(io_err(&dir))?;
             if crate::integrity::md5_hex(&part) != p.etag {
-                return Err(StoreError::Permanent(format!("part {} of upload {upload_id}: ETag mismatch", p.number)));
+                return Err(StoreError::Permanent(format!(
+                    "part {} of upload {upload_id}: ETag mismatch",
+                    p.number
+                )));
             }
             data.extend_from_slice(&part);
         }

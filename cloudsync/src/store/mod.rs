@@ -34,7 +34,10 @@ pub enum StoreError {
     #[error("store error: {0}")]
     Permanent(String),
     #[error("local file {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 impl StoreError {
@@ -42,7 +45,10 @@ impl StoreError {
         matches!(self, StoreError::Transient(_))
     }
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
-        StoreError::Io { path: path.display().to_string(), source }
+        StoreError::Io {
+            path: path.display().to_string(),
+            source,
+        }
     }
 }
 
@@ -108,7 +114,12 @@ impl ObjectStore {
         dispatch!(self, s => s.put(key, body, sha256).await)
     }
     /// Downloads `key` into `dest` (created/truncated); returns the SHA-256 of what was written.
-    pub async fn get_to_file(&self, key: &str, dest: &Path, limiter: Option<&crate::policy::RateLimiter>) -> Result<String, StoreError> {
+    pub async fn get_to_file(
+        &self,
+        key: &str,
+        dest: &Path,
+        limiter: Option<&crate::policy::RateLimiter>,
+    ) -> Result<String, StoreError> {
         dispatch!(self, s => s.get_to_file(key, dest, limiter).await)
     }
     /// Reads a whole (small) object into memory.
@@ -127,21 +138,40 @@ impl ObjectStore {
         dispatch!(self, s => s.copy(src, dst).await)
     }
     /// Every key under `prefix` greater than `start_after`, in key order.
-    pub async fn list(&self, prefix: &str, start_after: Option<&str>) -> Result<Vec<ListedObject>, StoreError> {
+    pub async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+    ) -> Result<Vec<ListedObject>, StoreError> {
         dispatch!(self, s => s.list(prefix, start_after).await)
     }
     pub async fn create_multipart(&self, key: &str, sha256: &str) -> Result<String, StoreError> {
         dispatch!(self, s => s.create_multipart(key, sha256).await)
     }
     /// Uploads one part; returns its ETag (MD5 checked by the server through Content-MD5).
-    pub async fn upload_part(&self, key: &str, upload_id: &str, number: u32, body: Bytes) -> Result<String, StoreError> {
+    pub async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        body: Bytes,
+    ) -> Result<String, StoreError> {
         dispatch!(self, s => s.upload_part(key, upload_id, number, body).await)
     }
     /// Parts already stored for an upload; `None` when the upload no longer exists.
-    pub async fn list_parts(&self, key: &str, upload_id: &str) -> Result<Option<Vec<UploadedPart>>, StoreError> {
+    pub async fn list_parts(
+        &self,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<Option<Vec<UploadedPart>>, StoreError> {
         dispatch!(self, s => s.list_parts(key, upload_id).await)
     }
-    pub async fn complete_multipart(&self, key: &str, upload_id: &str, parts: &[UploadedPart]) -> Result<(), StoreError> {
+    pub async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[UploadedPart],
+    ) -> Result<(), StoreError> {
         dispatch!(self, s => s.complete_multipart(key, upload_id, parts).await)
     }
     pub async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), StoreError> {

@@ -52,14 +52,18 @@ pub struct ErrorBody {
 
 /// Parses an XML body, naming the operation on failure.
 pub fn parse<T: for<'de> Deserialize<'de>>(what: &str, body: &str) -> Result<T, super::StoreError> {
-    quick_xml::de::from_str(body).map_err(|e| super::StoreError::Permanent(format!("unreadable {what} response: {e}")))
+    quick_xml::de::from_str(body)
+        .map_err(|e| super::StoreError::Permanent(format!("unreadable {what} response: {e}")))
 }
 
 /// Body of CompleteMultipartUpload.
 pub fn complete_body(parts: &[UploadedPart]) -> String {
     let mut s = String::from("<CompleteMultipartUpload>");
     for p in parts {
-        s.push_str(&format!("<Part><PartNumber>{}</PartNumber><ETag>\"{}\"</ETag></Part>", p.number, p.etag));
+        s.push_str(&format!(
+            "<Part><PartNumber>{}</PartNumber><ETag>\"{}\"</ETag></Part>",
+            p.number, p.etag
+        ));
     }
     s.push_str("</CompleteMultipartUpload>");
     s

@@ -51,7 +51,11 @@ pub fn wait_for_card(path: &Path, timeout: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     while !path.exists() {
         if Instant::now() >= deadline {
-            bail!("{} did not appear within {:?}: is the GPU's kernel module loaded (virtio-gpu in QEMU)?", path.display(), timeout);
+            bail!(
+                "{} did not appear within {:?}: is the GPU's kernel module loaded (virtio-gpu in QEMU)?",
+                path.display(),
+                timeout
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -59,17 +63,22 @@ pub fn wait_for_card(path: &Path, timeout: Duration) -> anyhow::Result<()> {
 }
 
 /// Opens `path` and picks the first connected connector, its preferred mode and a free CRTC.
-pub fn open(path: &Path) -> anyhow::Result<(DrmDevice, DrmDeviceNotifier, DrmDeviceFd, DisplayChoice)> {
+pub fn open(
+    path: &Path,
+) -> anyhow::Result<(DrmDevice, DrmDeviceNotifier, DrmDeviceFd, DisplayChoice)> {
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open(path)
         .with_context(|| format!("opening {}", path.display()))?;
     let fd = DrmDeviceFd::new(DeviceFd::from(OwnedFd::from(file)));
-    let (device, notifier) = DrmDevice::new(fd.clone(), true).with_context(|| format!("initialising DRM device {}", path.display()))?;
+    let (device, notifier) = DrmDevice::new(fd.clone(), true)
+        .with_context(|| format!("initialising DRM device {}", path.display()))?;
     let resources = device.resource_handles().context("reading DRM resources")?;
     for &handle in resources.connectors() {
-        let Ok(info) = device.get_connector(handle, true) else { continue };
+        let Ok(info) = device.get_connector(handle, true) else {
+            continue;
+        };
         if info.state() != connector::State::Connected || info.modes().is_empty() {
             continue;
         }
@@ -89,19 +98,38 @@ pub fn open(path: &Path) -> anyhow::Result<(DrmDevice, DrmDeviceNotifier, DrmDev
         let Some(crtc) = crtc else { continue };
         let (w_mm, h_mm) = info.size().unwrap_or((0, 0));
         let name = format!("{}-{}", info.interface().as_str(), info.interface_id());
-        return Ok((device, notifier, fd, DisplayChoice { connector: handle, connector_name: name, crtc, mode, size_mm: (w_mm, h_mm) }));
+        return Ok((
+            device,
+            notifier,
+            fd,
+            DisplayChoice {
+                connector: handle,
+                connector_name: name,
+                crtc,
+                mode,
+                size_mm: (w_mm, h_mm),
+            },
+        ));
     }
     bail!("no connected display on {}", path.display())
 }
 
 impl DrmBackend {
     /// Sets up KMS output on `device` for `output` (already configured with the mode).
-    pub fn new(mut device: DrmDevice, fd: DrmDeviceFd, display: DisplayChoice, output: &Output, path: PathBuf) -> anyhow::Result<Self> {
+    pub fn new(
+        mut device: DrmDevice,
+        fd: DrmDeviceFd,
+        display: DisplayChoice,
+        output: &Output,
+        path: PathBuf,
+    ) -> anyhow::Result<Self> {
         let renderer = PixmanRenderer::new().map_err(|e| anyhow!("pixman renderer: {e}"))?;
         let surface = device
             .create_surface(display.crtc, display.mode, &[display.connector])
             .with_context(|| format!("creating a KMS surface on {}", display.connector_name))?;
-        let render_formats = Bind::<smithay::backend::allocator::dmabuf::Dmabuf>::supported_formats(&renderer).unwrap_or_default();
+        let render_formats =
+            Bind::<smithay::backend::allocator::dmabuf::Dmabuf>::supported_formats(&renderer)
+                .unwrap_or_default();
         let compositor = DrmCompositor::new(
             output,
             surface,
@@ -113,18 +141,38 @@ impl DrmBackend {
             device.cursor_size(),
             None::<GbmDevice<DrmDeviceFd>>,
         )
-        .map_err(|e| anyhow!("setting up KMS composition on {}: {e:?}", display.connector_name))?;
-        Ok(Self { renderer, compositor, _device: device, frame_pending: false, display, path })
+        .map_err(|e| {
+            anyhow!(
+                "setting up KMS composition on {}: {e:?}",
+                display.connector_name
+            )
+        })?;
+        Ok(Self {
+            renderer,
+            compositor,
+            _device: device,
+            frame_pending: false,
+            display,
+            path,
+        })
     }
 
     /// The output a DRM display is described as to clients.
     pub fn describe_output(display: &DisplayChoice) -> (Output, OutputMode) {
         let output = Output::new(
             display.connector_name.clone(),
-            PhysicalProperties { size: (display.size_mm.0 as i32, display.size_mm.1 as i32).into(), subpixel: Subpixel::Unknown, make: "Cirrus".into(), model: "KMS".into() },
+            PhysicalProperties {
+                size: (display.size_mm.0 as i32, display.size_mm.1 as i32).into(),
+                subpixel: Subpixel::Unknown,
+                make: "Cirrus".into(),
+                model: "KMS".into(),
+            },
         );
         let (w, h) = display.mode.size();
-        let mode = OutputMode { size: (w as i32, h as i32).into(), refresh: (display.mode.vrefresh() as i32) * 1000 };
+        let mode = OutputMode {
+            size: (w as i32, h as i32).into(),
+            refresh: (display.mode.vrefresh() as i32) * 1000,
+        };
         (output, mode)
     }
 
@@ -145,20 +193,30 @@ impl DrmBackend {
 
     /// Renders and queues a frame if something changed. Returns the elements' render states if a
     /// frame was queued.
-    pub fn render(&mut self, state: &State) -> anyhow::Result<Option<smithay::backend::renderer::element::RenderElementStates>> {
+    pub fn render(
+        &mut self,
+        state: &State,
+    ) -> anyhow::Result<Option<smithay::backend::renderer::element::RenderElementStates>> {
         if self.frame_pending {
             return Ok(None);
         }
         let elements = output_elements(state, &mut self.renderer);
         let result = self
             .compositor
-            .render_frame(&mut self.renderer, &elements, [0.0, 0.0, 0.0, 1.0], FrameFlags::DEFAULT)
+            .render_frame(
+                &mut self.renderer,
+                &elements,
+                [0.0, 0.0, 0.0, 1.0],
+                FrameFlags::DEFAULT,
+            )
             .map_err(|e| anyhow!("rendering the frame: {e:?}"))?;
         if result.is_empty {
             return Ok(None);
         }
         let states = result.states;
-        self.compositor.queue_frame(()).map_err(|e| anyhow!("queueing the frame: {e:?}"))?;
+        self.compositor
+            .queue_frame(())
+            .map_err(|e| anyhow!("queueing the frame: {e:?}"))?;
         self.frame_pending = true;
         Ok(Some(states))
     }
@@ -166,7 +224,9 @@ impl DrmBackend {
     /// Handles the vblank of the queued frame: it is now on screen.
     pub fn on_vblank(&mut self) -> anyhow::Result<()> {
         self.frame_pending = false;
-        self.compositor.frame_submitted().map_err(|e| anyhow!("frame submission: {e:?}"))?;
+        self.compositor
+            .frame_submitted()
+            .map_err(|e| anyhow!("frame submission: {e:?}"))?;
         Ok(())
     }
 }

@@ -42,10 +42,14 @@ impl LibinputInterface for DirectOpen {
 /// Starts delivering the input devices of `seat` to the compositor.
 pub fn start(handle: &LoopHandle<'static, Cirrus>, seat: &str) -> anyhow::Result<()> {
     let mut libinput = Libinput::new_with_udev(DirectOpen);
-    libinput.udev_assign_seat(seat).map_err(|()| anyhow!("libinput could not use udev seat {seat}"))?;
+    libinput
+        .udev_assign_seat(seat)
+        .map_err(|()| anyhow!("libinput could not use udev seat {seat}"))?;
     let backend = LibinputInputBackend::new(libinput);
     handle
-        .insert_source(backend, |event, _, data: &mut Cirrus| data.state.process_input_event(event))
+        .insert_source(backend, |event, _, data: &mut Cirrus| {
+            data.state.process_input_event(event)
+        })
         .map_err(|e| anyhow!("watching input devices: {e}"))?;
     Ok(())
 }

@@ -52,13 +52,20 @@ impl Screenshot {
     /// Writes the picture as a PNG file.
     pub fn save_png(&self, path: &std::path::Path) -> anyhow::Result<()> {
         use anyhow::Context;
-        let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        let file =
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
         let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), self.width, self.height);
         encoder.set_color(png::ColorType::Rgba);
         encoder.set_depth(png::BitDepth::Eight);
-        let mut writer = encoder.write_header().with_context(|| format!("writing {}", path.display()))?;
-        writer.write_image_data(&self.rgba).with_context(|| format!("writing {}", path.display()))?;
-        writer.finish().with_context(|| format!("writing {}", path.display()))?;
+        let mut writer = encoder
+            .write_header()
+            .with_context(|| format!("writing {}", path.display()))?;
+        writer
+            .write_image_data(&self.rgba)
+            .with_context(|| format!("writing {}", path.display()))?;
+        writer
+            .finish()
+            .with_context(|| format!("writing {}", path.display()))?;
         Ok(())
     }
 }

@@ -5,7 +5,9 @@ use smithay::reexports::wayland_server::Client;
 use smithay::reexports::wayland_server::protocol::wl_buffer::WlBuffer;
 use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
 use smithay::wayland::buffer::BufferHandler;
-use smithay::wayland::compositor::{CompositorClientState, CompositorHandler, CompositorState, get_parent, is_sync_subsurface};
+use smithay::wayland::compositor::{
+    CompositorClientState, CompositorHandler, CompositorState, get_parent, is_sync_subsurface,
+};
 use smithay::wayland::shm::{ShmHandler, ShmState};
 use smithay::{delegate_compositor, delegate_shm};
 
@@ -13,7 +15,8 @@ use crate::state::{ClientState, State};
 
 /// Client data for clients inserted without our [`ClientState`] (should not happen); keeps
 /// [`CompositorHandler::client_compositor_state`] total instead of panicking.
-static FALLBACK_CLIENT_STATE: std::sync::LazyLock<CompositorClientState> = std::sync::LazyLock::new(CompositorClientState::default);
+static FALLBACK_CLIENT_STATE: std::sync::LazyLock<CompositorClientState> =
+    std::sync::LazyLock::new(CompositorClientState::default);
 
 impl CompositorHandler for State {
     fn compositor_state(&mut self) -> &mut CompositorState {
@@ -34,7 +37,11 @@ impl CompositorHandler for State {
             while let Some(parent) = get_parent(&root) {
                 root = parent;
             }
-            if let Some(window) = self.space.elements().find(|w| w.toplevel().is_some_and(|t| t.wl_surface() == &root)) {
+            if let Some(window) = self
+                .space
+                .elements()
+                .find(|w| w.toplevel().is_some_and(|t| t.wl_surface() == &root))
+            {
                 window.on_commit();
             }
             self.focus_if_mapped(&root);

@@ -10,15 +10,19 @@ use smithay::reexports::wayland_server::DisplayHandle;
 use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
 use smithay::wayland::compositor::with_states;
 use smithay::wayland::cursor_shape::CursorShapeManagerState;
-use smithay::wayland::fractional_scale::{FractionalScaleHandler, FractionalScaleManagerState, with_fractional_scale};
+use smithay::wayland::fractional_scale::{
+    FractionalScaleHandler, FractionalScaleManagerState, with_fractional_scale,
+};
 use smithay::wayland::presentation::PresentationState;
 use smithay::wayland::single_pixel_buffer::SinglePixelBufferState;
 use smithay::wayland::tablet_manager::TabletSeatHandler;
 use smithay::wayland::viewporter::ViewporterState;
-use smithay::wayland::xdg_activation::{XdgActivationHandler, XdgActivationState, XdgActivationToken, XdgActivationTokenData};
+use smithay::wayland::xdg_activation::{
+    XdgActivationHandler, XdgActivationState, XdgActivationToken, XdgActivationTokenData,
+};
 use smithay::{
-    delegate_cursor_shape, delegate_fractional_scale, delegate_presentation, delegate_single_pixel_buffer, delegate_viewporter,
-    delegate_xdg_activation,
+    delegate_cursor_shape, delegate_fractional_scale, delegate_presentation,
+    delegate_single_pixel_buffer, delegate_viewporter, delegate_xdg_activation,
 };
 
 use crate::state::State;
@@ -60,12 +64,24 @@ impl XdgActivationHandler for State {
         &mut self.protocols.activation
     }
 
-    fn request_activation(&mut self, token: XdgActivationToken, token_data: XdgActivationTokenData, surface: WlSurface) {
+    fn request_activation(
+        &mut self,
+        token: XdgActivationToken,
+        token_data: XdgActivationTokenData,
+        surface: WlSurface,
+    ) {
         // Only tokens made while the asking app had the user's attention are honoured (the token
         // names a serial of our seat): a background app cannot jump in front of the user.
-        let seat_ok = token_data.serial.as_ref().is_some_and(|(_, seat)| Seat::<State>::from_resource(seat).is_some());
+        let seat_ok = token_data
+            .serial
+            .as_ref()
+            .is_some_and(|(_, seat)| Seat::<State>::from_resource(seat).is_some());
         if seat_ok && token_data.timestamp.elapsed().as_secs() < 10 {
-            let window = self.space.elements().find(|w| w.toplevel().is_some_and(|t| t.wl_surface() == &surface)).cloned();
+            let window = self
+                .space
+                .elements()
+                .find(|w| w.toplevel().is_some_and(|t| t.wl_surface() == &surface))
+                .cloned();
             if let Some(window) = window {
                 self.space.raise_element(&window, true);
                 self.showing_home = false;

@@ -5,7 +5,9 @@ use smithay::desktop::{PopupKind, Window, find_popup_root_surface, get_popup_top
 use smithay::reexports::wayland_server::protocol::wl_seat::WlSeat;
 use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
 use smithay::utils::Serial;
-use smithay::wayland::shell::xdg::{PopupSurface, PositionerState, ToplevelSurface, XdgShellHandler, XdgShellState};
+use smithay::wayland::shell::xdg::{
+    PopupSurface, PositionerState, ToplevelSurface, XdgShellHandler, XdgShellState,
+};
 
 use crate::state::State;
 
@@ -22,8 +24,12 @@ impl XdgShellHandler for State {
     }
 
     fn toplevel_destroyed(&mut self, surface: ToplevelSurface) {
-        let closed: Vec<Window> =
-            self.space.elements().filter(|w| w.toplevel().is_some_and(|t| t == &surface)).cloned().collect();
+        let closed: Vec<Window> = self
+            .space
+            .elements()
+            .filter(|w| w.toplevel().is_some_and(|t| t == &surface))
+            .cloned()
+            .collect();
         for window in closed {
             self.space.unmap_elem(&window);
         }
@@ -45,7 +51,12 @@ impl XdgShellHandler for State {
         }
     }
 
-    fn reposition_request(&mut self, surface: PopupSurface, positioner: PositionerState, token: u32) {
+    fn reposition_request(
+        &mut self,
+        surface: PopupSurface,
+        positioner: PositionerState,
+        token: u32,
+    ) {
         surface.with_pending_state(|state| {
             state.geometry = positioner.get_geometry();
             state.positioner = positioner;
@@ -64,7 +75,11 @@ delegate_xdg_shell!(State);
 impl State {
     /// Sends the initial configure of toplevels and popups on their first commit.
     pub(crate) fn handle_xdg_commit(&mut self, surface: &WlSurface) {
-        if let Some(window) = self.space.elements().find(|w| w.toplevel().is_some_and(|t| t.wl_surface() == surface)).cloned()
+        if let Some(window) = self
+            .space
+            .elements()
+            .find(|w| w.toplevel().is_some_and(|t| t.wl_surface() == surface))
+            .cloned()
             && let Some(toplevel) = window.toplevel()
             && !toplevel.is_initial_configure_sent()
         {
@@ -85,7 +100,11 @@ impl State {
         let Ok(root) = find_popup_root_surface(&PopupKind::Xdg(popup.clone())) else {
             return;
         };
-        let Some(window) = self.space.elements().find(|w| w.toplevel().is_some_and(|t| t.wl_surface() == &root)) else {
+        let Some(window) = self
+            .space
+            .elements()
+            .find(|w| w.toplevel().is_some_and(|t| t.wl_surface() == &root))
+        else {
             return;
         };
         let Some(window_geo) = self.space.element_geometry(window) else {

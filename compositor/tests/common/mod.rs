@@ -8,7 +8,9 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use wayland_client::protocol::{wl_buffer, wl_compositor, wl_registry, wl_shm, wl_shm_pool, wl_surface};
+use wayland_client::protocol::{
+    wl_buffer, wl_compositor, wl_registry, wl_shm, wl_shm_pool, wl_surface,
+};
 use wayland_client::{Connection, Dispatch, EventQueue, QueueHandle, WEnum, delegate_noop};
 use wayland_protocols::xdg::shell::client::{xdg_surface, xdg_toplevel, xdg_wm_base};
 
@@ -50,38 +52,68 @@ pub struct TestApp {
 
 impl TestApp {
     pub fn connect(socket: &Path) -> Self {
-        let stream = UnixStream::connect(socket).unwrap_or_else(|e| panic!("connecting to {}: {e}", socket.display()));
-        let conn = Connection::from_socket(stream).unwrap_or_else(|e| panic!("wayland connection: {e}"));
+        let stream = UnixStream::connect(socket)
+            .unwrap_or_else(|e| panic!("connecting to {}: {e}", socket.display()));
+        let conn =
+            Connection::from_socket(stream).unwrap_or_else(|e| panic!("wayland connection: {e}"));
         let mut queue = conn.new_event_queue();
         let qh = queue.handle();
         conn.display().get_registry(&qh, ());
         let mut state = AppState::default();
-        queue.roundtrip(&mut state).unwrap_or_else(|e| panic!("roundtrip: {e}"));
-        assert!(state.compositor.is_some() && state.shm.is_some() && state.wm_base.is_some(), "compositor lacks wl_compositor/wl_shm/xdg_wm_base");
-        Self { conn, queue, state, surface: None, xdg_surface: None, toplevel: None }
+        queue
+            .roundtrip(&mut state)
+            .unwrap_or_else(|e| panic!("roundtrip: {e}"));
+        assert!(
+            state.compositor.is_some() && state.shm.is_some() && state.wm_base.is_some(),
+            "compositor lacks wl_compositor/wl_shm/xdg_wm_base"
+        );
+        Self {
+            conn,
+            queue,
+            state,
+            surface: None,
+            xdg_surface: None,
+            toplevel: None,
+        }
     }
 
     /// Binds a global by interface name (panics if the compositor lacks it).
-    pub fn bind_global<I: wayland_client::Proxy + 'static>(&mut self, interface: &str, version: u32) -> I
+    pub fn bind_global<I: wayland_client::Proxy + 'static>(
+        &mut self,
+        interface: &str,
+        version: u32,
+    ) -> I
     where
         AppState: Dispatch<I, ()>,
     {
         let qh = self.queue.handle();
-        let Some((name, _, max)) = self.state.globals.iter().find(|(_, i, _)| i == interface).cloned() else {
+        let Some((name, _, max)) = self
+            .state
+            .globals
+            .iter()
+            .find(|(_, i, _)| i == interface)
+            .cloned()
+        else {
             panic!("the compositor does not advertise {interface}")
         };
-        let Some(registry) = self.state.registry.clone() else { panic!("no registry") };
+        let Some(registry) = self.state.registry.clone() else {
+            panic!("no registry")
+        };
         registry.bind::<I, (), AppState>(name, version.min(max), &qh, ())
     }
 
     pub fn roundtrip(&mut self) {
-        self.queue.roundtrip(&mut self.state).unwrap_or_else(|e| panic!("roundtrip: {e}"));
+        self.queue
+            .roundtrip(&mut self.state)
+            .unwrap_or_else(|e| panic!("roundtrip: {e}"));
     }
 
     /// Creates the toplevel and waits for its first configure; returns (width, height, states).
     pub fn open_window(&mut self, title: &str) -> (i32, i32, Vec<xdg_toplevel::State>) {
         let qh = self.queue.handle();
-        let (Some(compositor), Some(wm_base)) = (self.state.compositor.clone(), self.state.wm_base.clone()) else {
+        let (Some(compositor), Some(wm_base)) =
+            (self.state.compositor.clone(), self.state.wm_base.clone())
+        else {
             panic!("globals missing")
         };
         let surface = compositor.create_surface(&qh, ());
@@ -94,16 +126,26 @@ impl TestApp {
         self.toplevel = Some(toplevel);
         let deadline = Instant::now() + Duration::from_secs(20);
         while self.state.configure_serial.is_none() {
-            assert!(Instant::now() < deadline, "no configure from the compositor");
+            assert!(
+                Instant::now() < deadline,
+                "no configure from the compositor"
+            );
             self.roundtrip();
         }
-        self.state.configured.clone().unwrap_or_else(|| panic!("configure without toplevel state"))
+        self.state
+            .configured
+            .clone()
+            .unwrap_or_else(|| panic!("configure without toplevel state"))
     }
 
     /// Draws the window in one colour at `scale` and commits it.
     pub fn draw(&mut self, rgb: [u8; 3], scale: i32) {
         let qh = self.queue.handle();
-        let (w, h, _) = self.state.configured.clone().unwrap_or_else(|| panic!("not configured"));
+        let (w, h, _) = self
+            .state
+            .configured
+            .clone()
+            .unwrap_or_else(|| panic!("not configured"));
         let (bw, bh) = (w * scale, h * scale);
         let stride = bw * 4;
         let size = (stride * bh) as usize;
@@ -112,12 +154,18 @@ impl TestApp {
         for _ in 0..(bw * bh) {
             pixels.extend_from_slice(&[rgb[2], rgb[1], rgb[0], 0xff]);
         }
-        file.write_all(&pixels).unwrap_or_else(|e| panic!("writing the buffer: {e}"));
-        let Some(shm) = self.state.shm.clone() else { panic!("no wl_shm") };
+        file.write_all(&pixels)
+            .unwrap_or_else(|e| panic!("writing the buffer: {e}"));
+        let Some(shm) = self.state.shm.clone() else {
+            panic!("no wl_shm")
+        };
         let pool = shm.create_pool(file.as_fd(), size as i32, &qh, ());
         let buffer = pool.create_buffer(0, bw, bh, stride, wl_shm::Format::Argb8888, &qh, ());
         pool.destroy();
-        let (Some(surface), Some(xdg_surface)) = (self.surface.clone(), self.xdg_surface.clone()) else { panic!("no window") };
+        let (Some(surface), Some(xdg_surface)) = (self.surface.clone(), self.xdg_surface.clone())
+        else {
+            panic!("no window")
+        };
         if let Some(serial) = self.state.configure_serial {
             xdg_surface.ack_configure(serial);
         }
@@ -136,7 +184,10 @@ impl TestApp {
         let start = self.state.frames_before_commit;
         let deadline = Instant::now() + Duration::from_secs(20);
         while self.state.frames_done == start {
-            assert!(Instant::now() < deadline, "no frame callback from the compositor");
+            assert!(
+                Instant::now() < deadline,
+                "no frame callback from the compositor"
+            );
             self.roundtrip();
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -157,12 +208,26 @@ impl TestApp {
 }
 
 impl Dispatch<wl_registry::WlRegistry, ()> for AppState {
-    fn event(state: &mut Self, registry: &wl_registry::WlRegistry, event: wl_registry::Event, _: &(), _: &Connection, qh: &QueueHandle<Self>) {
-        if let wl_registry::Event::Global { name, interface, version } = event {
+    fn event(
+        state: &mut Self,
+        registry: &wl_registry::WlRegistry,
+        event: wl_registry::Event,
+        _: &(),
+        _: &Connection,
+        qh: &QueueHandle<Self>,
+    ) {
+        if let wl_registry::Event::Global {
+            name,
+            interface,
+            version,
+        } = event
+        {
             state.registry = Some(registry.clone());
             state.globals.push((name, interface.clone(), version));
             match interface.as_str() {
-                "wl_compositor" => state.compositor = Some(registry.bind(name, version.min(4), qh, ())),
+                "wl_compositor" => {
+                    state.compositor = Some(registry.bind(name, version.min(4), qh, ()))
+                }
                 "wl_shm" => state.shm = Some(registry.bind(name, 1, qh, ())),
                 "xdg_wm_base" => state.wm_base = Some(registry.bind(name, version.min(3), qh, ())),
                 _ => {}
@@ -172,7 +237,14 @@ impl Dispatch<wl_registry::WlRegistry, ()> for AppState {
 }
 
 impl Dispatch<xdg_wm_base::XdgWmBase, ()> for AppState {
-    fn event(_: &mut Self, wm: &xdg_wm_base::XdgWmBase, event: xdg_wm_base::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {
+    fn event(
+        _: &mut Self,
+        wm: &xdg_wm_base::XdgWmBase,
+        event: xdg_wm_base::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
         if let xdg_wm_base::Event::Ping { serial } = event {
             wm.pong(serial);
         }
@@ -180,7 +252,14 @@ impl Dispatch<xdg_wm_base::XdgWmBase, ()> for AppState {
 }
 
 impl Dispatch<xdg_surface::XdgSurface, ()> for AppState {
-    fn event(state: &mut Self, _: &xdg_surface::XdgSurface, event: xdg_surface::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {
+    fn event(
+        state: &mut Self,
+        _: &xdg_surface::XdgSurface,
+        event: xdg_surface::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
         if let xdg_surface::Event::Configure { serial } = event {
             state.configure_serial = Some(serial);
         }
@@ -188,9 +267,20 @@ impl Dispatch<xdg_surface::XdgSurface, ()> for AppState {
 }
 
 impl Dispatch<xdg_toplevel::XdgToplevel, ()> for AppState {
-    fn event(state: &mut Self, _: &xdg_toplevel::XdgToplevel, event: xdg_toplevel::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {
+    fn event(
+        state: &mut Self,
+        _: &xdg_toplevel::XdgToplevel,
+        event: xdg_toplevel::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
         match event {
-            xdg_toplevel::Event::Configure { width, height, states } => {
+            xdg_toplevel::Event::Configure {
+                width,
+                height,
+                states,
+            } => {
                 let states = states
                     .chunks_exact(4)
                     .filter_map(|c| {
@@ -210,7 +300,14 @@ impl Dispatch<xdg_toplevel::XdgToplevel, ()> for AppState {
 }
 
 impl Dispatch<wayland_client::protocol::wl_callback::WlCallback, ()> for AppState {
-    fn event(state: &mut Self, _: &wayland_client::protocol::wl_callback::WlCallback, event: wayland_client::protocol::wl_callback::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {
+    fn event(
+        state: &mut Self,
+        _: &wayland_client::protocol::wl_callback::WlCallback,
+        event: wayland_client::protocol::wl_callback::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
         if let wayland_client::protocol::wl_callback::Event::Done { .. } = event {
             state.frames_done += 1;
         }
@@ -225,11 +322,18 @@ delegate_noop!(AppState: ignore wl_buffer::WlBuffer);
 
 /// Whether two colours differ by at most `tol` per channel.
 pub fn close(a: [u8; 3], b: [u8; 3], tol: i32) -> bool {
-    a.iter().zip(b).all(|(x, y)| (*x as i32 - y as i32).abs() <= tol)
+    a.iter()
+        .zip(b)
+        .all(|(x, y)| (*x as i32 - y as i32).abs() <= tol)
 }
 
 /// Share of the pixels of `region` of `shot` for which `want(x, y)` is within `tol` of the shot.
-pub fn match_ratio(shot: &cirrus_compositor::Screenshot, region: cirrus_ui::IRect, tol: i32, want: impl Fn(u32, u32) -> [u8; 3]) -> f64 {
+pub fn match_ratio(
+    shot: &cirrus_compositor::Screenshot,
+    region: cirrus_ui::IRect,
+    tol: i32,
+    want: impl Fn(u32, u32) -> [u8; 3],
+) -> f64 {
     let mut total = 0u64;
     let mut ok = 0u64;
     for y in region.y.max(0) as u32..(region.bottom().max(0) as u32).min(shot.height) {
@@ -240,7 +344,11 @@ pub fn match_ratio(shot: &cirrus_compositor::Screenshot, region: cirrus_ui::IRec
             }
         }
     }
-    if total == 0 { 0.0 } else { ok as f64 / total as f64 }
+    if total == 0 {
+        0.0
+    } else {
+        ok as f64 / total as f64
+    }
 }
 
 /// Saves `shot` under target/test-screenshots/NAME.png and returns the path (kept for inspection).
@@ -255,10 +363,17 @@ pub fn keep(shot: &cirrus_compositor::Screenshot, name: &str) -> std::path::Path
 }
 
 /// Takes screenshots until `ok` accepts one (kept as NAME.png), or fails after 20 s naming `what`.
-pub fn wait_until(session: &cirrus_compositor::HeadlessSession, what: &str, name: &str, ok: impl Fn(&cirrus_compositor::Screenshot) -> bool) {
+pub fn wait_until(
+    session: &cirrus_compositor::HeadlessSession,
+    what: &str,
+    name: &str,
+    ok: impl Fn(&cirrus_compositor::Screenshot) -> bool,
+) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let shot = session.screenshot().unwrap_or_else(|e| panic!("screenshot: {e:#}"));
+        let shot = session
+            .screenshot()
+            .unwrap_or_else(|e| panic!("screenshot: {e:#}"));
         if ok(&shot) {
             keep(&shot, name);
             return;

@@ -36,7 +36,10 @@ impl ResValue {
     pub const TYPE_BOOLEAN: u8 = 0x12;
 
     pub fn is_reference(&self) -> bool {
-        matches!(self.data_type, Self::TYPE_REFERENCE | Self::TYPE_DYNAMIC_REFERENCE) && self.data != 0
+        matches!(
+            self.data_type,
+            Self::TYPE_REFERENCE | Self::TYPE_DYNAMIC_REFERENCE
+        ) && self.data != 0
     }
 
     pub fn is_int(&self) -> bool {
@@ -77,14 +80,25 @@ impl Config {
         let u16_at = |at: usize| u16::from_le_bytes([raw[at], raw[at + 1]]);
         let language = unpack_code(raw[8], raw[9], b'a');
         let country = unpack_code(raw[10], raw[11], b'0');
-        let script: String = raw[36..40].iter().take_while(|&&b| b != 0).map(|&b| b as char).collect();
+        let script: String = raw[36..40]
+            .iter()
+            .take_while(|&&b| b != 0)
+            .map(|&b| b as char)
+            .collect();
         let other = u16_at(4) != 0
             || u16_at(6) != 0
             || raw[12..14].iter().any(|&b| b != 0)
             || raw[16..24].iter().any(|&b| b != 0)
             || raw[28..36].iter().any(|&b| b != 0)
             || raw[48..50].iter().any(|&b| b != 0);
-        Config { language, country, script, density: u16_at(14), sdk_version: u16_at(24), has_other_qualifiers: other }
+        Config {
+            language,
+            country,
+            script,
+            density: u16_at(14),
+            sdk_version: u16_at(24),
+            has_other_qualifiers: other,
+        }
     }
 
     /// The locale as aapt prints it: "" (default), "de", "fr-CA".
@@ -106,9 +120,15 @@ fn unpack_code(b0: u8, b1: u8, base: u8) -> String {
         let first = b1 & 0x1f;
         let second = ((b1 & 0xe0) >> 5) | ((b0 & 0x03) << 3);
         let third = (b0 & 0x7c) >> 2;
-        return [first, second, third].iter().map(|&c| (c + base) as char).collect();
+        return [first, second, third]
+            .iter()
+            .map(|&c| (c + base) as char)
+            .collect();
     }
-    [b0 as char, b1 as char].iter().filter(|c| c.is_ascii_alphanumeric()).collect()
+    [b0 as char, b1 as char]
+        .iter()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect()
 }
 
 /// What a device asks resources for.
@@ -122,7 +142,11 @@ pub struct DeviceConfig {
 
 impl Default for DeviceConfig {
     fn default() -> Self {
-        DeviceConfig { locale: String::new(), density: 320, sdk_version: 34 }
+        DeviceConfig {
+            locale: String::new(),
+            density: 320,
+            sdk_version: 34,
+        }
     }
 }
 
@@ -132,7 +156,11 @@ impl DeviceConfig {
     }
 
     fn country(&self) -> &str {
-        self.locale.split(['-', '_']).nth(1).filter(|c| c.len() == 2 || c.len() == 3).unwrap_or("")
+        self.locale
+            .split(['-', '_'])
+            .nth(1)
+            .filter(|c| c.len() == 2 || c.len() == 3)
+            .unwrap_or("")
     }
 }
 
@@ -141,7 +169,10 @@ impl DeviceConfig {
 pub enum EntryValue {
     Simple(ResValue),
     /// A bag (style, array, plurals…): parent and (name, value) items.
-    Complex { parent: u32, items: Vec<(u32, ResValue)> },
+    Complex {
+        parent: u32,
+        items: Vec<(u32, ResValue)>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -176,17 +207,22 @@ const MAX_REFERENCE_DEPTH: usize = 8;
 
 impl<'a> ResourceTable<'a> {
     pub fn parse(data: &'a [u8]) -> Result<Self, ArscError> {
-        let corrupt = |offset: usize, what: &str| ArscError::Corrupt { offset, what: what.to_owned() };
+        let corrupt = |offset: usize, what: &str| ArscError::Corrupt {
+            offset,
+            what: what.to_owned(),
+        };
         let kind = u16_at(data, 0).ok_or_else(|| corrupt(0, "shorter than a chunk header"))?;
         if kind != 0x0002 {
             return Err(ArscError::NotResourceTable(kind));
         }
-        let (header, size) = chunk_bounds(data, 0).ok_or_else(|| corrupt(0, "table size out of range"))?;
+        let (header, size) =
+            chunk_bounds(data, 0).ok_or_else(|| corrupt(0, "table size out of range"))?;
         let mut strings = None;
         let mut packages = Vec::new();
         let mut at = header;
         while at < size {
-            let (_, chunk_size) = chunk_bounds(&data[..size], at).ok_or_else(|| corrupt(at, "chunk size out of range"))?;
+            let (_, chunk_size) = chunk_bounds(&data[..size], at)
+                .ok_or_else(|| corrupt(at, "chunk size out of range"))?;
             let chunk = &data[at..at + chunk_size];
             match u16_at(chunk, 0) {
                 Some(0x0001) if strings.is_none() => strings = Some(StringPool::parse(chunk)?),
@@ -195,12 +231,19 @@ impl<'a> ResourceTable<'a> {
             }
             at += chunk_size;
         }
-        Ok(ResourceTable { strings: strings.unwrap_or_default(), packages })
+        Ok(ResourceTable {
+            strings: strings.unwrap_or_default(),
+            packages,
+        })
     }
 
     /// Every (config, value) defined for `id`.
     pub fn entries(&self, id: u32) -> Vec<(Config, EntryValue)> {
-        let (pkg, ty, entry) = ((id >> 24) as u8, ((id >> 16) & 0xff) as u8, (id & 0xffff) as usize);
+        let (pkg, ty, entry) = (
+            (id >> 24) as u8,
+            ((id >> 16) & 0xff) as u8,
+            (id & 0xffff) as usize,
+        );
         let mut out = Vec::new();
         for p in self.packages.iter().filter(|p| p.id == pkg) {
             for t in p.types.iter().filter(|t| t.type_id == ty) {
@@ -239,7 +282,9 @@ impl<'a> ResourceTable<'a> {
     /// The string value of `id` for `device`, references followed.
     pub fn resolve_string(&self, id: u32, device: &DeviceConfig) -> Option<String> {
         match self.resolve(id, device)?.1 {
-            EntryValue::Simple(v) if v.data_type == ResValue::TYPE_STRING => self.strings.get(v.data).map(str::to_owned),
+            EntryValue::Simple(v) if v.data_type == ResValue::TYPE_STRING => {
+                self.strings.get(v.data).map(str::to_owned)
+            }
             _ => None,
         }
     }
@@ -247,8 +292,15 @@ impl<'a> ResourceTable<'a> {
     /// The configuration the device would pick for `id` (no references followed).
     pub fn best(&self, id: u32, device: &DeviceConfig) -> Option<(Config, EntryValue)> {
         let all = self.entries(id);
-        let plain: Vec<&(Config, EntryValue)> = all.iter().filter(|(c, _)| !c.has_other_qualifiers).collect();
-        let pool: Vec<&(Config, EntryValue)> = if plain.is_empty() { all.iter().collect() } else { plain };
+        let plain: Vec<&(Config, EntryValue)> = all
+            .iter()
+            .filter(|(c, _)| !c.has_other_qualifiers)
+            .collect();
+        let pool: Vec<&(Config, EntryValue)> = if plain.is_empty() {
+            all.iter().collect()
+        } else {
+            plain
+        };
         let mut best: Option<&(Config, EntryValue)> = None;
         for cand in pool {
             if !matches(&cand.0, device) {
@@ -264,7 +316,11 @@ impl<'a> ResourceTable<'a> {
 
     /// Every locale any resource is defined for ("" for the default), sorted, deduplicated.
     pub fn locales(&self) -> Vec<String> {
-        let mut out: Vec<String> = self.packages.iter().flat_map(|p| p.types.iter().map(|t| t.config.locale())).collect();
+        let mut out: Vec<String> = self
+            .packages
+            .iter()
+            .flat_map(|p| p.types.iter().map(|t| t.config.locale()))
+            .collect();
         out.sort();
         out.dedup();
         out
@@ -272,7 +328,11 @@ impl<'a> ResourceTable<'a> {
 
     /// Every density any resource is defined for (0 = unspecified), sorted, deduplicated.
     pub fn densities(&self) -> Vec<u16> {
-        let mut out: Vec<u16> = self.packages.iter().flat_map(|p| p.types.iter().map(|t| t.config.density)).collect();
+        let mut out: Vec<u16> = self
+            .packages
+            .iter()
+            .flat_map(|p| p.types.iter().map(|t| t.config.density))
+            .collect();
         out.sort();
         out.dedup();
         out
@@ -289,36 +349,54 @@ fn chunk_bounds(data: &[u8], at: usize) -> Option<(usize, usize)> {
 }
 
 fn parse_package(chunk: &[u8], base: usize) -> Result<Package<'_>, ArscError> {
-    let corrupt = |offset: usize, what: &str| ArscError::Corrupt { offset: base + offset, what: what.to_owned() };
-    let (header, size) = chunk_bounds(chunk, 0).ok_or_else(|| corrupt(0, "package size out of range"))?;
+    let corrupt = |offset: usize, what: &str| ArscError::Corrupt {
+        offset: base + offset,
+        what: what.to_owned(),
+    };
+    let (header, size) =
+        chunk_bounds(chunk, 0).ok_or_else(|| corrupt(0, "package size out of range"))?;
     if header < 8 + 4 + 256 + 16 {
         return Err(corrupt(0, "package header too short"));
     }
     let id = u32_at(chunk, 8).ok_or_else(|| corrupt(8, "short package header"))?;
     let id = u8::try_from(id).map_err(|_| corrupt(8, "package id out of range"))?;
-    let name_units: Vec<u16> = chunk[12..12 + 256].chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).take_while(|&u| u != 0).collect();
+    let name_units: Vec<u16> = chunk[12..12 + 256]
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .take_while(|&u| u != 0)
+        .collect();
     let name = String::from_utf16_lossy(&name_units);
     let type_strings = u32_at(chunk, 268).unwrap_or(0) as usize;
     let mut type_names = StringPool::default();
     if type_strings != 0 {
-        let (_, s) = chunk_bounds(chunk, type_strings).ok_or_else(|| corrupt(type_strings, "type strings out of range"))?;
+        let (_, s) = chunk_bounds(chunk, type_strings)
+            .ok_or_else(|| corrupt(type_strings, "type strings out of range"))?;
         type_names = StringPool::parse(&chunk[type_strings..type_strings + s])?;
     }
     let mut types = Vec::new();
     let mut at = header;
     while at < size {
-        let (h, s) = chunk_bounds(chunk, at).ok_or_else(|| corrupt(at, "chunk size out of range"))?;
+        let (h, s) =
+            chunk_bounds(chunk, at).ok_or_else(|| corrupt(at, "chunk size out of range"))?;
         let c = &chunk[at..at + s];
         if u16_at(c, 0) == Some(0x0201) {
-            let config_size = u32_at(c, 20).ok_or_else(|| corrupt(at, "short type chunk"))? as usize;
-            let entry_count = u32_at(c, 12).ok_or_else(|| corrupt(at, "short type chunk"))? as usize;
-            let entries_start = u32_at(c, 16).ok_or_else(|| corrupt(at, "short type chunk"))? as usize;
+            let config_size =
+                u32_at(c, 20).ok_or_else(|| corrupt(at, "short type chunk"))? as usize;
+            let entry_count =
+                u32_at(c, 12).ok_or_else(|| corrupt(at, "short type chunk"))? as usize;
+            let entries_start =
+                u32_at(c, 16).ok_or_else(|| corrupt(at, "short type chunk"))? as usize;
             let flags = c.get(9).copied().unwrap_or(0);
             if config_size < 4 || 20 + config_size > h {
                 return Err(corrupt(at, "type chunk config out of range"));
             }
             let per_entry = if flags & 0x03 == 0x02 { 2 } else { 4 };
-            if entry_count.checked_mul(per_entry).and_then(|n| n.checked_add(h)).is_none_or(|end| end > s) || entries_start > s {
+            if entry_count
+                .checked_mul(per_entry)
+                .and_then(|n| n.checked_add(h))
+                .is_none_or(|end| end > s)
+                || entries_start > s
+            {
                 return Err(corrupt(at, "type chunk offsets out of range"));
             }
             types.push(TypeChunk {
@@ -333,7 +411,12 @@ fn parse_package(chunk: &[u8], base: usize) -> Result<Package<'_>, ArscError> {
         }
         at += s;
     }
-    Ok(Package { id, name, type_names, types })
+    Ok(Package {
+        id,
+        name,
+        type_names,
+        types,
+    })
 }
 
 const FLAG_SPARSE: u8 = 0x01;
@@ -370,7 +453,10 @@ fn read_entry(t: &TypeChunk<'_>, index: usize) -> Option<EntryValue> {
     let flags = u16_at(c, at + 2)?;
     if flags & 0x0008 != 0 {
         // Compact entry: type in the high byte of the flags, data inline.
-        return Some(EntryValue::Simple(ResValue { data_type: (flags >> 8) as u8, data: u32_at(c, at + 4)? }));
+        return Some(EntryValue::Simple(ResValue {
+            data_type: (flags >> 8) as u8,
+            data: u32_at(c, at + 4)?,
+        }));
     }
     if flags & 0x0001 != 0 {
         let parent = u32_at(c, at + 8)?;
@@ -382,13 +468,22 @@ fn read_entry(t: &TypeChunk<'_>, index: usize) -> Option<EntryValue> {
         let items = (0..count)
             .map(|i| {
                 let m = items_at + i * 12;
-                Some((u32_at(c, m)?, ResValue { data_type: *c.get(m + 7)?, data: u32_at(c, m + 8)? }))
+                Some((
+                    u32_at(c, m)?,
+                    ResValue {
+                        data_type: *c.get(m + 7)?,
+                        data: u32_at(c, m + 8)?,
+                    },
+                ))
             })
             .collect::<Option<Vec<_>>>()?;
         return Some(EntryValue::Complex { parent, items });
     }
     let v = at.checked_add(size)?;
-    Some(EntryValue::Simple(ResValue { data_type: *c.get(v + 3)?, data: u32_at(c, v + 4)? }))
+    Some(EntryValue::Simple(ResValue {
+        data_type: *c.get(v + 3)?,
+        data: u32_at(c, v + 4)?,
+    }))
 }
 
 /// Can a resource with config `c` be used on `device` at all?
@@ -421,8 +516,18 @@ fn is_better(a: &Config, b: &Config, device: &DeviceConfig) -> bool {
         if b.density == DENSITY_ANY {
             return false;
         }
-        let requested = if device.density == 0 || device.density == DENSITY_ANY { DENSITY_MEDIUM } else { device.density } as i64;
-        let norm = |d: u16| if d == 0 { DENSITY_MEDIUM as i64 } else { d as i64 };
+        let requested = if device.density == 0 || device.density == DENSITY_ANY {
+            DENSITY_MEDIUM
+        } else {
+            device.density
+        } as i64;
+        let norm = |d: u16| {
+            if d == 0 {
+                DENSITY_MEDIUM as i64
+            } else {
+                d as i64
+            }
+        };
         let (mut h, mut l) = (norm(a.density), norm(b.density));
         let mut a_bigger = true;
         if l > h {
@@ -440,7 +545,11 @@ fn is_better(a: &Config, b: &Config, device: &DeviceConfig) -> bool {
             return !a_bigger;
         }
         // Scaling down is twice as good as scaling up.
-        return if (2 * l - requested) * h > requested * requested { !a_bigger } else { a_bigger };
+        return if (2 * l - requested) * h > requested * requested {
+            !a_bigger
+        } else {
+            a_bigger
+        };
     }
     a.sdk_version > b.sdk_version
 }
@@ -451,12 +560,21 @@ mod tests {
     use super::*;
 
     fn cfg(lang: &str, country: &str, density: u16) -> Config {
-        Config { language: lang.into(), country: country.into(), density, ..Config::default() }
+        Config {
+            language: lang.into(),
+            country: country.into(),
+            density,
+            ..Config::default()
+        }
     }
 
     #[test]
     fn density_choice_follows_android() {
-        let dev = |d| DeviceConfig { locale: String::new(), density: d, sdk_version: 34 };
+        let dev = |d| DeviceConfig {
+            locale: String::new(),
+            density: d,
+            sdk_version: 34,
+        };
         let (m, h, xxh) = (cfg("", "", 160), cfg("", "", 240), cfg("", "", 480));
         // Exact wins; above all → the highest; between → scale down preferred when not too far.
         assert!(is_better(&h, &m, &dev(240)));
@@ -468,7 +586,11 @@ mod tests {
 
     #[test]
     fn locale_matching_falls_back() {
-        let dev = DeviceConfig { locale: "fr-BE".into(), density: 160, sdk_version: 34 };
+        let dev = DeviceConfig {
+            locale: "fr-BE".into(),
+            density: 160,
+            sdk_version: 34,
+        };
         assert!(matches(&cfg("fr", "", 0), &dev));
         assert!(!matches(&cfg("fr", "CA", 0), &dev));
         assert!(!matches(&cfg("de", "", 0), &dev));
@@ -488,7 +610,10 @@ mod tests {
 
     #[test]
     fn refuses_garbage() {
-        assert!(matches!(ResourceTable::parse(b"\x03\x00\x08\x00").unwrap_err(), ArscError::NotResourceTable(3)));
+        assert!(matches!(
+            ResourceTable::parse(b"\x03\x00\x08\x00").unwrap_err(),
+            ArscError::NotResourceTable(3)
+        ));
         assert!(ResourceTable::parse(&[2, 0, 12, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0]).is_err());
     }
 }

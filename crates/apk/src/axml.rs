@@ -62,7 +62,10 @@ const NONE: u32 = u32::MAX;
 
 impl XmlDocument {
     pub fn parse(data: &[u8]) -> Result<Self, AxmlError> {
-        let corrupt = |offset: usize, what: &str| AxmlError::Corrupt { offset, what: what.to_owned() };
+        let corrupt = |offset: usize, what: &str| AxmlError::Corrupt {
+            offset,
+            what: what.to_owned(),
+        };
         let kind = u16_at(data, 0).ok_or_else(|| corrupt(0, "shorter than a chunk header"))?;
         if kind != 0x0003 {
             return Err(AxmlError::NotBinaryXml(kind));
@@ -80,22 +83,32 @@ impl XmlDocument {
         let mut at = header_size;
         while at < size {
             let kind = u16_at(data, at).ok_or_else(|| corrupt(at, "truncated chunk header"))?;
-            let chunk_header = u16_at(data, at + 2).ok_or_else(|| corrupt(at, "truncated chunk header"))? as usize;
-            let chunk_size = u32_at(data, at + 4).ok_or_else(|| corrupt(at, "truncated chunk header"))? as usize;
-            if chunk_size < 8 || chunk_header < 8 || chunk_header > chunk_size || at.checked_add(chunk_size).is_none_or(|e| e > size) {
+            let chunk_header =
+                u16_at(data, at + 2).ok_or_else(|| corrupt(at, "truncated chunk header"))? as usize;
+            let chunk_size =
+                u32_at(data, at + 4).ok_or_else(|| corrupt(at, "truncated chunk header"))? as usize;
+            if chunk_size < 8
+                || chunk_header < 8
+                || chunk_header > chunk_size
+                || at.checked_add(chunk_size).is_none_or(|e| e > size)
+            {
                 return Err(corrupt(at, "chunk size out of range"));
             }
             let chunk = &data[at..at + chunk_size];
             match kind {
                 0x0001 if strings.is_none() => strings = Some(StringPool::parse(chunk)?),
                 0x0180 => {
-                    resource_map = chunk[chunk_header..].chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+                    resource_map = chunk[chunk_header..]
+                        .chunks_exact(4)
+                        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                        .collect();
                 }
                 0x0102 => {
                     if stack.len() >= MAX_DEPTH {
                         return Err(AxmlError::TooDeep);
                     }
-                    let element = parse_start(chunk, chunk_header, &resource_map).ok_or_else(|| corrupt(at, "malformed start element"))?;
+                    let element = parse_start(chunk, chunk_header, &resource_map)
+                        .ok_or_else(|| corrupt(at, "malformed start element"))?;
                     let index = elements.len();
                     let parent = stack.last().copied();
                     if let Some(p) = parent {
@@ -115,7 +128,10 @@ impl XmlDocument {
             at += chunk_size;
         }
         if !stack.is_empty() {
-            return Err(corrupt(size, "element not closed at the end of the document"));
+            return Err(corrupt(
+                size,
+                "element not closed at the end of the document",
+            ));
         }
         let strings = strings.ok_or_else(|| corrupt(header_size, "no string pool"))?;
         if elements.is_empty() {
@@ -124,13 +140,19 @@ impl XmlDocument {
         let doc = XmlDocument { strings, elements };
         // Every string index must resolve: check once so accessors never fail later.
         for e in &doc.elements {
-            for idx in [e.namespace, e.name].into_iter().chain(e.attributes.iter().flat_map(|a| [a.namespace, a.name, a.raw_value])) {
+            for idx in [e.namespace, e.name].into_iter().chain(
+                e.attributes
+                    .iter()
+                    .flat_map(|a| [a.namespace, a.name, a.raw_value]),
+            ) {
                 if idx != NONE && doc.strings.get(idx).is_none() {
                     return Err(AxmlError::BadStringRef(idx));
                 }
             }
             for a in &e.attributes {
-                if a.value.data_type == ResValue::TYPE_STRING && doc.strings.get(a.value.data).is_none() {
+                if a.value.data_type == ResValue::TYPE_STRING
+                    && doc.strings.get(a.value.data).is_none()
+                {
                     return Err(AxmlError::BadStringRef(a.value.data));
                 }
             }
@@ -143,14 +165,25 @@ impl XmlDocument {
     }
 
     pub fn str(&self, index: u32) -> Option<&str> {
-        if index == NONE { None } else { self.strings.get(index) }
+        if index == NONE {
+            None
+        } else {
+            self.strings.get(index)
+        }
     }
 
     pub fn name(&self, element: usize) -> &str {
-        self.elements.get(element).and_then(|e| self.str(e.name)).unwrap_or("")
+        self.elements
+            .get(element)
+            .and_then(|e| self.str(e.name))
+            .unwrap_or("")
     }
 
-    pub fn children<'s>(&'s self, element: usize, name: &'s str) -> impl Iterator<Item = usize> + 's {
+    pub fn children<'s>(
+        &'s self,
+        element: usize,
+        name: &'s str,
+    ) -> impl Iterator<Item = usize> + 's {
         self.elements
             .get(element)
             .map(|e| e.children.as_slice())
@@ -172,7 +205,11 @@ impl XmlDocument {
         }
         e.attributes.iter().find(|a| {
             let ns = self.str(a.namespace);
-            let ns_ok = if id.is_some() { ns == Some(ANDROID_NS) } else { ns.is_none() };
+            let ns_ok = if id.is_some() {
+                ns == Some(ANDROID_NS)
+            } else {
+                ns.is_none()
+            };
             // An attribute with a resource id is matched by id only.
             ns_ok && (a.resource_id.is_none() || id.is_none()) && self.str(a.name) == Some(name)
         })
@@ -210,11 +247,24 @@ fn parse_start(chunk: &[u8], header: usize, resource_map: &[u32]) -> Option<Elem
             namespace: u32_at(chunk, a)?,
             name,
             raw_value: u32_at(chunk, a + 8)?,
-            value: ResValue { data_type: *chunk.get(a + 15)?, data: u32_at(chunk, a + 16)? },
-            resource_id: resource_map.get(name as usize).copied().filter(|&id| id != 0),
+            value: ResValue {
+                data_type: *chunk.get(a + 15)?,
+                data: u32_at(chunk, a + 16)?,
+            },
+            resource_id: resource_map
+                .get(name as usize)
+                .copied()
+                .filter(|&id| id != 0),
         });
     }
-    Some(Element { namespace, name, attributes, children: Vec::new(), parent: None, line })
+    Some(Element {
+        namespace,
+        name,
+        attributes,
+        children: Vec::new(),
+        parent: None,
+        line,
+    })
 }
 
 #[cfg(test)]
@@ -274,15 +324,33 @@ mod tests {
     #[test]
     fn parses_elements_and_attributes_by_id_and_name() {
         // 0: versionCode (id 0x0101021b), 1: ns, 2: manifest, 3: package, 4: org.x, 5: application
-        let pool = ["versionCode", ANDROID_NS, "manifest", "package", "org.x", "application"];
+        let pool = [
+            "versionCode",
+            ANDROID_NS,
+            "manifest",
+            "package",
+            "org.x",
+            "application",
+        ];
         let doc = build_doc(
             &pool,
             &[0x0101_021b],
-            &[start(NONE, 2, &[(1, 0, 0x10, 7), (NONE, 3, 3, 4)]), start(NONE, 5, &[]), end(), end()],
+            &[
+                start(NONE, 2, &[(1, 0, 0x10, 7), (NONE, 3, 3, 4)]),
+                start(NONE, 5, &[]),
+                end(),
+                end(),
+            ],
         );
         let doc = XmlDocument::parse(&doc).unwrap();
         assert_eq!(doc.name(0), "manifest");
-        assert_eq!(doc.attr(0, Some(0x0101_021b), "versionCode").unwrap().value.data, 7);
+        assert_eq!(
+            doc.attr(0, Some(0x0101_021b), "versionCode")
+                .unwrap()
+                .value
+                .data,
+            7
+        );
         assert_eq!(doc.attr_str(0, None, "package"), Some("org.x"));
         assert_eq!(doc.children(0, "application").count(), 1);
     }
@@ -291,9 +359,15 @@ mod tests {
     fn refuses_bad_string_refs_depth_and_truncation() {
         let pool = ["manifest"];
         let bad = build_doc(&pool, &[], &[start(NONE, 9, &[]), end()]);
-        assert_eq!(XmlDocument::parse(&bad).unwrap_err(), AxmlError::BadStringRef(9));
+        assert_eq!(
+            XmlDocument::parse(&bad).unwrap_err(),
+            AxmlError::BadStringRef(9)
+        );
         let deep: Vec<Vec<u8>> = (0..MAX_DEPTH + 1).map(|_| start(NONE, 0, &[])).collect();
-        assert_eq!(XmlDocument::parse(&build_doc(&pool, &[], &deep)).unwrap_err(), AxmlError::TooDeep);
+        assert_eq!(
+            XmlDocument::parse(&build_doc(&pool, &[], &deep)).unwrap_err(),
+            AxmlError::TooDeep
+        );
         let good = build_doc(&pool, &[], &[start(NONE, 0, &[]), end()]);
         assert!(XmlDocument::parse(&good).is_ok());
         for len in 0..good.len() {
@@ -301,7 +375,10 @@ mod tests {
             if cut.len() >= 8 {
                 cut[4..8].copy_from_slice(&(len as u32).to_le_bytes());
             }
-            assert!(XmlDocument::parse(&cut).is_err(), "accepted a document cut at {len}");
+            assert!(
+                XmlDocument::parse(&cut).is_err(),
+                "accepted a document cut at {len}"
+            );
         }
     }
 }

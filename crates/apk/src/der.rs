@@ -73,11 +73,20 @@ impl<'a> DerReader<'a> {
             if n > 4 {
                 return Err(DerError::Malformed("length too long"));
             }
-            let bytes = d.get(2..2 + n).ok_or(DerError::Malformed("truncated length"))?;
-            (bytes.iter().fold(0usize, |acc, &b| (acc << 8) | b as usize), 2 + n)
+            let bytes = d
+                .get(2..2 + n)
+                .ok_or(DerError::Malformed("truncated length"))?;
+            (
+                bytes.iter().fold(0usize, |acc, &b| (acc << 8) | b as usize),
+                2 + n,
+            )
         };
-        let end = header.checked_add(len).ok_or(DerError::Malformed("length overflows"))?;
-        let content = d.get(header..end).ok_or(DerError::Malformed("content runs past the end"))?;
+        let end = header
+            .checked_add(len)
+            .ok_or(DerError::Malformed("length overflows"))?;
+        let content = d
+            .get(header..end)
+            .ok_or(DerError::Malformed("content runs past the end"))?;
         let raw = &d[..end];
         self.data = &d[end..];
         Ok(Tlv { tag, content, raw })
@@ -86,14 +95,21 @@ impl<'a> DerReader<'a> {
     pub fn expect(&mut self, tag: u8, expected: &'static str) -> Result<Tlv<'a>, DerError> {
         let tlv = self.any()?;
         if tlv.tag != tag {
-            return Err(DerError::UnexpectedTag { found: tlv.tag, expected });
+            return Err(DerError::UnexpectedTag {
+                found: tlv.tag,
+                expected,
+            });
         }
         Ok(tlv)
     }
 
     /// Reads the next TLV only if it has `tag`.
     pub fn optional(&mut self, tag: u8) -> Result<Option<Tlv<'a>>, DerError> {
-        if self.peek_tag() == Some(tag) { self.any().map(Some) } else { Ok(None) }
+        if self.peek_tag() == Some(tag) {
+            self.any().map(Some)
+        } else {
+            Ok(None)
+        }
     }
 }
 
@@ -226,9 +242,14 @@ pub fn key_info(spki: &[u8]) -> Result<(KeyAlgorithm, u32), DerError> {
     let oid = a.expect(tag::OID, "algorithm OID")?.content;
     if oid == oid::RSA_ENCRYPTION {
         // RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }
-        let bits = key.content.get(1..).ok_or(DerError::Malformed("empty key"))?;
+        let bits = key
+            .content
+            .get(1..)
+            .ok_or(DerError::Malformed("empty key"))?;
         let rsa = single(bits, tag::SEQUENCE, "RSAPublicKey")?;
-        let modulus = DerReader::new(rsa.content).expect(tag::INTEGER, "modulus")?.content;
+        let modulus = DerReader::new(rsa.content)
+            .expect(tag::INTEGER, "modulus")?
+            .content;
         let m: Vec<u8> = modulus.iter().copied().skip_while(|&b| b == 0).collect();
         let bits = match m.first() {
             Some(&top) => (m.len() as u32 - 1) * 8 + (8 - top.leading_zeros()),
@@ -266,7 +287,11 @@ fn format_name(name: &[u8]) -> Result<String, DerError> {
             let value = a.any()?;
             let text = match value.tag {
                 0x1e => {
-                    let units: Vec<u16> = value.content.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
+                    let units: Vec<u16> = value
+                        .content
+                        .chunks_exact(2)
+                        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                        .collect();
                     String::from_utf16_lossy(&units)
                 }
                 _ => String::from_utf8_lossy(value.content).into_owned(),

@@ -70,7 +70,9 @@ impl Component {
         self.enabled
             && self.intent_filters.iter().any(|f| {
                 f.actions.iter().any(|a| a == "android.intent.action.MAIN")
-                    && f.categories.iter().any(|c| c == "android.intent.category.LAUNCHER")
+                    && f.categories
+                        .iter()
+                        .any(|c| c == "android.intent.category.LAUNCHER")
             })
     }
 }
@@ -120,7 +122,11 @@ impl Manifest {
             max_sdk = sdk_attr(doc, sdk, attr::MAX_SDK_VERSION, "maxSdkVersion");
         }
         let mut uses_permissions = Vec::new();
-        for tag in ["uses-permission", "uses-permission-sdk-23", "uses-permission-sdk-m"] {
+        for tag in [
+            "uses-permission",
+            "uses-permission-sdk-23",
+            "uses-permission-sdk-m",
+        ] {
             for p in doc.children(root, tag) {
                 if let Some(name) = doc.attr_str(p, Some(attr::NAME), "name")
                     && !uses_permissions.iter().any(|n: &String| n == name)
@@ -149,8 +155,14 @@ impl Manifest {
             manifest.round_icon = ref_attr(doc, app, attr::ROUND_ICON, "roundIcon");
             for &child in doc.elements[app].children.iter() {
                 match doc.name(child) {
-                    "activity" | "activity-alias" => manifest.activities.push(component(doc, child, &manifest.package)?),
-                    "service" => manifest.services.push(component(doc, child, &manifest.package)?),
+                    "activity" | "activity-alias" => {
+                        manifest
+                            .activities
+                            .push(component(doc, child, &manifest.package)?)
+                    }
+                    "service" => manifest
+                        .services
+                        .push(component(doc, child, &manifest.package)?),
                     _ => {}
                 }
             }
@@ -188,13 +200,24 @@ fn component(doc: &XmlDocument, e: usize, package: &str) -> Result<Component, Ma
     let name = doc
         .attr_str(e, Some(attr::NAME), "name")
         .filter(|n| !n.is_empty())
-        .ok_or_else(|| ManifestError::Invalid(format!("<{tag}> at line {} has no android:name", doc.elements[e].line)))?;
+        .ok_or_else(|| {
+            ManifestError::Invalid(format!(
+                "<{tag}> at line {} has no android:name",
+                doc.elements[e].line
+            ))
+        })?;
     let mut intent_filters = Vec::new();
     for f in doc.children(e, "intent-filter") {
         let strings = |child: &str| -> Vec<String> {
-            doc.children(f, child).filter_map(|c| doc.attr_str(c, Some(attr::NAME), "name")).map(str::to_owned).collect()
+            doc.children(f, child)
+                .filter_map(|c| doc.attr_str(c, Some(attr::NAME), "name"))
+                .map(str::to_owned)
+                .collect()
         };
-        intent_filters.push(IntentFilter { actions: strings("action"), categories: strings("category") });
+        intent_filters.push(IntentFilter {
+            actions: strings("action"),
+            categories: strings("category"),
+        });
     }
     Ok(Component {
         name: qualify(package, name),
@@ -203,7 +226,9 @@ fn component(doc: &XmlDocument, e: usize, package: &str) -> Result<Component, Ma
         enabled: bool_attr(doc, e, attr::ENABLED, "enabled").unwrap_or(true),
         exported: bool_attr(doc, e, attr::EXPORTED, "exported"),
         intent_filters,
-        target_activity: doc.attr_str(e, Some(attr::TARGET_ACTIVITY), "targetActivity").map(|t| qualify(package, t)),
+        target_activity: doc
+            .attr_str(e, Some(attr::TARGET_ACTIVITY), "targetActivity")
+            .map(|t| qualify(package, t)),
     })
 }
 
@@ -238,12 +263,15 @@ fn text_attr(doc: &XmlDocument, e: usize, id: u32, name: &str) -> Option<Text> {
         return Some(Text::Resource(a.value.data));
     }
     if a.value.data_type == ResValue::TYPE_STRING || a.value.data_type == ResValue::TYPE_NULL {
-        return doc.attr_str(e, Some(id), name).map(|s| Text::Literal(s.to_owned()));
+        return doc
+            .attr_str(e, Some(id), name)
+            .map(|s| Text::Literal(s.to_owned()));
     }
     if a.value.is_int() {
         return Some(Text::Literal(a.value.data.to_string()));
     }
-    doc.attr_str(e, Some(id), name).map(|s| Text::Literal(s.to_owned()))
+    doc.attr_str(e, Some(id), name)
+        .map(|s| Text::Literal(s.to_owned()))
 }
 
 fn ref_attr(doc: &XmlDocument, e: usize, id: u32, name: &str) -> Option<u32> {

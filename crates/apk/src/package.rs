@@ -3,7 +3,10 @@
 //! locale, the best icon (adaptive icons reduced to their layers), mapped permissions, signers,
 //! native ABIs and launcher activities.
 
-use crate::arsc::{ArscError, Config, DENSITY_ANY, DENSITY_MEDIUM, DeviceConfig, EntryValue, ResValue, ResourceTable};
+use crate::arsc::{
+    ArscError, Config, DENSITY_ANY, DENSITY_MEDIUM, DeviceConfig, EntryValue, ResValue,
+    ResourceTable,
+};
 use crate::axml::XmlDocument;
 use crate::der::Certificate;
 use crate::manifest::{Manifest, ManifestError, Text, attr};
@@ -71,7 +74,11 @@ pub enum Icon {
     Bitmap(IconImage),
     /// An adaptive icon (API 26+), reduced to its two layers; `fallback` is the best bitmap icon
     /// the APK also ships for older platforms, if any.
-    Adaptive { foreground: Option<IconLayer>, background: Option<IconLayer>, fallback: Option<IconImage> },
+    Adaptive {
+        foreground: Option<IconLayer>,
+        background: Option<IconLayer>,
+        fallback: Option<IconImage>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,7 +124,10 @@ pub struct AndroidPackage {
 }
 
 /// Parses an APK's manifest and resources (no signature check; see [`open_apk`]).
-pub fn inspect(zip: &ZipArchive<'_>, device: &DeviceConfig) -> Result<(ApkInfo, Option<Icon>), ApkError> {
+pub fn inspect(
+    zip: &ZipArchive<'_>,
+    device: &DeviceConfig,
+) -> Result<(ApkInfo, Option<Icon>), ApkError> {
     let manifest_bytes = match zip.read_by_name("AndroidManifest.xml") {
         Ok(b) => b,
         Err(ZipError::NotFound(_)) => return Err(ApkError::NoManifest),
@@ -139,12 +149,23 @@ pub fn inspect(zip: &ZipArchive<'_>, device: &DeviceConfig) -> Result<(ApkInfo, 
             Text::Resource(id) => table.as_ref()?.resolve_string(*id, dev),
         }
     };
-    let aapt_dev = |locale: &str, density: u16| DeviceConfig { locale: locale.to_owned(), density, sdk_version: 0 };
-    let locales = table.as_ref().map(ResourceTable::locales).unwrap_or_default();
+    let aapt_dev = |locale: &str, density: u16| DeviceConfig {
+        locale: locale.to_owned(),
+        density,
+        sdk_version: 0,
+    };
+    let locales = table
+        .as_ref()
+        .map(ResourceTable::locales)
+        .unwrap_or_default();
     let densities: Vec<u16> = table
         .as_ref()
         .map(|t| {
-            let mut d: Vec<u16> = t.densities().into_iter().map(|d| if d == 0 { DENSITY_MEDIUM } else { d }).collect();
+            let mut d: Vec<u16> = t
+                .densities()
+                .into_iter()
+                .map(|d| if d == 0 { DENSITY_MEDIUM } else { d })
+                .collect();
             d.sort();
             d.dedup();
             d
@@ -152,7 +173,9 @@ pub fn inspect(zip: &ZipArchive<'_>, device: &DeviceConfig) -> Result<(ApkInfo, 
         .unwrap_or_default();
     let mut labels = Vec::new();
     if manifest.label.is_some() {
-        for locale in std::iter::once(String::new()).chain(locales.iter().filter(|l| !l.is_empty()).cloned()) {
+        for locale in
+            std::iter::once(String::new()).chain(locales.iter().filter(|l| !l.is_empty()).cloned())
+        {
             if let Some(l) = text(&manifest.label, &aapt_dev(&locale, 0)) {
                 labels.push((locale, l));
             }
@@ -172,7 +195,10 @@ pub fn inspect(zip: &ZipArchive<'_>, device: &DeviceConfig) -> Result<(ApkInfo, 
     let version_name = text(&manifest.version_name, &aapt_dev("", 0));
     let launcher_activities = manifest
         .launcher_activities()
-        .map(|a| LauncherActivity { name: a.name.clone(), label: text(&a.label, device).or_else(|| text(&manifest.label, device)) })
+        .map(|a| LauncherActivity {
+            name: a.name.clone(),
+            label: text(&a.label, device).or_else(|| text(&manifest.label, device)),
+        })
         .collect();
     let mut native_abis: Vec<String> = zip
         .entries()
@@ -189,7 +215,16 @@ pub fn inspect(zip: &ZipArchive<'_>, device: &DeviceConfig) -> Result<(ApkInfo, 
         (Some(id), Some(t)) => best_icon(zip, t, id, device),
         _ => None,
     };
-    let info = ApkInfo { version_name, labels, icons, locales, densities, native_abis, launcher_activities, manifest };
+    let info = ApkInfo {
+        version_name,
+        labels,
+        icons,
+        locales,
+        densities,
+        native_abis,
+        launcher_activities,
+        manifest,
+    };
     Ok((info, best_icon))
 }
 
@@ -197,12 +232,23 @@ pub fn inspect(zip: &ZipArchive<'_>, device: &DeviceConfig) -> Result<(ApkInfo, 
 pub fn open_apk(zip: &ZipArchive<'_>, device: &DeviceConfig) -> Result<AndroidPackage, ApkError> {
     let (info, icon) = inspect(zip, device)?;
     let m = &info.manifest;
-    let verification = signing::verify(zip, signing::SdkLevels { min: m.min_sdk, target: m.target_sdk, max: m.max_sdk.unwrap_or(u32::MAX) })?;
+    let verification = signing::verify(
+        zip,
+        signing::SdkLevels {
+            min: m.min_sdk,
+            target: m.target_sdk,
+            max: m.max_sdk.unwrap_or(u32::MAX),
+        },
+    )?;
     let label = info
         .labels
         .iter()
         .find(|(l, _)| l.eq_ignore_ascii_case(&device.locale.replace('_', "-")))
-        .or_else(|| info.labels.iter().find(|(l, _)| !l.is_empty() && device.locale.split(['-', '_']).next() == Some(l.as_str())))
+        .or_else(|| {
+            info.labels.iter().find(|(l, _)| {
+                !l.is_empty() && device.locale.split(['-', '_']).next() == Some(l.as_str())
+            })
+        })
         .or_else(|| info.labels.iter().find(|(l, _)| l.is_empty()))
         .map(|(_, s)| s.clone())
         .unwrap_or_else(|| m.package.clone());
@@ -228,14 +274,29 @@ pub fn open_apk(zip: &ZipArchive<'_>, device: &DeviceConfig) -> Result<AndroidPa
 fn image(zip: &ZipArchive<'_>, path: &str, density: u16) -> Option<IconImage> {
     let format = ImageFormat::of(path)?;
     let bytes = zip.read_by_name(path).ok()?;
-    Some(IconImage { path: path.to_owned(), format, density, bytes })
+    Some(IconImage {
+        path: path.to_owned(),
+        format,
+        density,
+        bytes,
+    })
 }
 
 /// The icon the device would show: a bitmap, or an adaptive icon's layers.
-fn best_icon(zip: &ZipArchive<'_>, table: &ResourceTable<'_>, id: u32, device: &DeviceConfig) -> Option<Icon> {
+fn best_icon(
+    zip: &ZipArchive<'_>,
+    table: &ResourceTable<'_>,
+    id: u32,
+    device: &DeviceConfig,
+) -> Option<Icon> {
     let (config, value) = table.resolve(id, device)?;
-    let EntryValue::Simple(v) = value else { return None };
-    let path = table.strings.get(v.data).filter(|_| v.data_type == ResValue::TYPE_STRING)?;
+    let EntryValue::Simple(v) = value else {
+        return None;
+    };
+    let path = table
+        .strings
+        .get(v.data)
+        .filter(|_| v.data_type == ResValue::TYPE_STRING)?;
     if let Some(img) = image(zip, path, config.density) {
         return Some(Icon::Bitmap(img));
     }
@@ -255,14 +316,22 @@ fn best_icon(zip: &ZipArchive<'_>, table: &ResourceTable<'_>, id: u32, device: &
     let fallback = table
         .entries(id)
         .into_iter()
-        .filter(|(c, _)| c.density != DENSITY_ANY && !c.has_other_qualifiers && c.language.is_empty())
+        .filter(|(c, _)| {
+            c.density != DENSITY_ANY && !c.has_other_qualifiers && c.language.is_empty()
+        })
         .filter_map(|(c, v)| match v {
-            EntryValue::Simple(v) if v.data_type == ResValue::TYPE_STRING => Some((c, table.strings.get(v.data)?.to_owned())),
+            EntryValue::Simple(v) if v.data_type == ResValue::TYPE_STRING => {
+                Some((c, table.strings.get(v.data)?.to_owned()))
+            }
             _ => None,
         })
         .max_by_key(|(c, _): &(Config, String)| density_rank(c.density, device.density))
         .and_then(|(c, p)| image(zip, &p, c.density));
-    Some(Icon::Adaptive { foreground: layer("foreground"), background: layer("background"), fallback })
+    Some(Icon::Adaptive {
+        foreground: layer("foreground"),
+        background: layer("background"),
+        fallback,
+    })
 }
 
 /// Higher is better: exact, then scaling down from the closest higher density, then the highest lower.
@@ -271,7 +340,12 @@ fn density_rank(d: u16, wanted: u16) -> i64 {
     if d >= w { 100_000 - (d - w) } else { d }
 }
 
-fn layer_of(zip: &ZipArchive<'_>, table: &ResourceTable<'_>, value: ResValue, device: &DeviceConfig) -> Option<IconLayer> {
+fn layer_of(
+    zip: &ZipArchive<'_>,
+    table: &ResourceTable<'_>,
+    value: ResValue,
+    device: &DeviceConfig,
+) -> Option<IconLayer> {
     if value.is_color() {
         return Some(IconLayer::Color(value.data));
     }
@@ -279,10 +353,15 @@ fn layer_of(zip: &ZipArchive<'_>, table: &ResourceTable<'_>, value: ResValue, de
         return None;
     }
     let (config, resolved) = table.resolve(value.data, device)?;
-    let EntryValue::Simple(v) = resolved else { return None };
+    let EntryValue::Simple(v) = resolved else {
+        return None;
+    };
     if v.is_color() {
         return Some(IconLayer::Color(v.data));
     }
-    let path = table.strings.get(v.data).filter(|_| v.data_type == ResValue::TYPE_STRING)?;
+    let path = table
+        .strings
+        .get(v.data)
+        .filter(|_| v.data_type == ResValue::TYPE_STRING)?;
     image(zip, path, config.density).map(IconLayer::Image)
 }

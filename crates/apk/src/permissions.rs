@@ -12,7 +12,10 @@ pub const TABLE: &[(&str, &str)] = &[
     ("android.permission.RECORD_AUDIO", "microphone"),
     ("android.permission.ACCESS_FINE_LOCATION", "location"),
     ("android.permission.ACCESS_COARSE_LOCATION", "location"),
-    ("android.permission.ACCESS_BACKGROUND_LOCATION", "location-background"),
+    (
+        "android.permission.ACCESS_BACKGROUND_LOCATION",
+        "location-background",
+    ),
     ("android.permission.READ_CONTACTS", "contacts"),
     ("android.permission.WRITE_CONTACTS", "contacts"),
     ("android.permission.READ_CALENDAR", "calendar"),
@@ -27,7 +30,10 @@ pub const TABLE: &[(&str, &str)] = &[
     ("android.permission.RECEIVE_BOOT_COMPLETED", "background"),
     ("android.permission.FOREGROUND_SERVICE", "background"),
     ("android.permission.WAKE_LOCK", "background"),
-    ("android.permission.REQUEST_IGNORE_BATTERY_OPTIMIZATIONS", "background"),
+    (
+        "android.permission.REQUEST_IGNORE_BATTERY_OPTIMIZATIONS",
+        "background",
+    ),
     ("android.permission.VIBRATE", "vibrate"),
     ("android.permission.BLUETOOTH", "bluetooth"),
     ("android.permission.BLUETOOTH_ADMIN", "bluetooth"),
@@ -54,7 +60,13 @@ pub struct MappedPermission {
 }
 
 pub fn map_all(android: &[String]) -> Vec<MappedPermission> {
-    android.iter().map(|a| MappedPermission { android: a.clone(), cirrus: cirrus_permission(a) }).collect()
+    android
+        .iter()
+        .map(|a| MappedPermission {
+            android: a.clone(),
+            cirrus: cirrus_permission(a),
+        })
+        .collect()
 }
 
 /// The distinct Cirrus permissions a set of Android permissions asks for, sorted.
@@ -72,9 +84,16 @@ mod tests {
 
     #[test]
     fn maps_known_and_leaves_unknown_unmapped() {
-        assert_eq!(cirrus_permission("android.permission.INTERNET"), Some("network"));
+        assert_eq!(
+            cirrus_permission("android.permission.INTERNET"),
+            Some("network")
+        );
         assert_eq!(cirrus_permission("android.permission.SEND_SMS"), None);
-        let mapped = map_all(&["android.permission.CAMERA".into(), "android.permission.INTERNET".into(), "android.permission.ACCESS_NETWORK_STATE".into()]);
+        let mapped = map_all(&[
+            "android.permission.CAMERA".into(),
+            "android.permission.INTERNET".into(),
+            "android.permission.ACCESS_NETWORK_STATE".into(),
+        ]);
         assert_eq!(cirrus_set(&mapped), vec!["camera", "network"]);
     }
 

@@ -53,9 +53,14 @@ impl StringPool {
         let mut used = 0usize;
         let mut strings = Vec::with_capacity(count);
         for index in 0..count {
-            let off = u32_at(chunk, header_size + index * 4).ok_or_else(|| bad("short offsets"))? as usize;
-            let s = if utf8 { decode_utf8(data, off) } else { decode_utf16(data, off) }
-                .map_err(|what| StringPoolError::BadString { index, what })?;
+            let off = u32_at(chunk, header_size + index * 4).ok_or_else(|| bad("short offsets"))?
+                as usize;
+            let s = if utf8 {
+                decode_utf8(data, off)
+            } else {
+                decode_utf16(data, off)
+            }
+            .map_err(|what| StringPoolError::BadString { index, what })?;
             used = used.saturating_add(s.len() + 24);
             if used > budget {
                 return Err(StringPoolError::TooLarge { limit: budget });
@@ -93,7 +98,9 @@ fn decode_utf8(data: &[u8], off: usize) -> Result<String, &'static str> {
     };
     let _utf16_len = length(&mut at)?;
     let len = length(&mut at)?;
-    let bytes = data.get(at..at.checked_add(len).ok_or("length overflows")?).ok_or("string runs past the pool")?;
+    let bytes = data
+        .get(at..at.checked_add(len).ok_or("length overflows")?)
+        .ok_or("string runs past the pool")?;
     // aapt writes modified UTF-8 at times; be lenient about the encoding, strict about bounds.
     Ok(String::from_utf8_lossy(bytes).into_owned())
 }
@@ -109,10 +116,17 @@ fn decode_utf16(data: &[u8], off: usize) -> Result<String, &'static str> {
     } else {
         first
     };
-    let end = len.checked_mul(2).and_then(|n| n.checked_add(at)).ok_or("length overflows")?;
+    let end = len
+        .checked_mul(2)
+        .and_then(|n| n.checked_add(at))
+        .ok_or("length overflows")?;
     let bytes = data.get(at..end).ok_or("string runs past the pool")?;
-    let units = bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]));
-    Ok(char::decode_utf16(units).map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER)).collect())
+    let units = bytes
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]));
+    Ok(char::decode_utf16(units)
+        .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
+        .collect())
 }
 
 #[cfg(test)]
@@ -166,7 +180,8 @@ pub(crate) mod tests {
     #[test]
     fn decodes_both_encodings() {
         for utf8 in [false, true] {
-            let pool = StringPool::parse(&build_pool(&["", "manifest", "Grüße", "日本"], utf8)).unwrap();
+            let pool =
+                StringPool::parse(&build_pool(&["", "manifest", "Grüße", "日本"], utf8)).unwrap();
             assert_eq!(pool.len(), 4);
             assert_eq!(pool.get(1), Some("manifest"));
             assert_eq!(pool.get(2), Some("Grüße"));
@@ -192,14 +207,23 @@ pub(crate) mod tests {
         chunk.extend_from_slice(&data);
         let size = chunk.len() as u32;
         chunk[4..8].copy_from_slice(&size.to_le_bytes());
-        assert!(matches!(StringPool::parse(&chunk).unwrap_err(), StringPoolError::TooLarge { .. }));
+        assert!(matches!(
+            StringPool::parse(&chunk).unwrap_err(),
+            StringPoolError::TooLarge { .. }
+        ));
 
         let mut chunk = build_pool(&["abc"], false);
         chunk[32] = 0xff; // length 0x7fff.. runs past the end
         chunk[33] = 0x7f;
-        assert!(matches!(StringPool::parse(&chunk).unwrap_err(), StringPoolError::BadString { .. }));
+        assert!(matches!(
+            StringPool::parse(&chunk).unwrap_err(),
+            StringPoolError::BadString { .. }
+        ));
         let mut chunk = build_pool(&["abc"], false);
         chunk[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert!(matches!(StringPool::parse(&chunk).unwrap_err(), StringPoolError::BadHeader(_)));
+        assert!(matches!(
+            StringPool::parse(&chunk).unwrap_err(),
+            StringPoolError::BadHeader(_)
+        ));
     }
 }

@@ -67,9 +67,17 @@ pub enum ZipError {
     EntryTooLarge { name: String, size: u64, limit: u64 },
     #[error("zip archive too large: {size} bytes uncompressed in total, limit {limit} (zip bomb?)")]
     TotalTooLarge { size: u64, limit: u64 },
-    #[error("zip entry `{name}` compresses {ratio}:1, more than the limit of {limit}:1 (zip bomb?)")]
-    RatioTooHigh { name: String, ratio: u64, limit: u64 },
-    #[error("zip entry `{name}` uses compression method {method} (only stored and deflate exist in APKs)")]
+    #[error(
+        "zip entry `{name}` compresses {ratio}:1, more than the limit of {limit}:1 (zip bomb?)"
+    )]
+    RatioTooHigh {
+        name: String,
+        ratio: u64,
+        limit: u64,
+    },
+    #[error(
+        "zip entry `{name}` uses compression method {method} (only stored and deflate exist in APKs)"
+    )]
     UnsupportedMethod { name: String, method: u16 },
     #[error("zip entry `{name}`: {what}")]
     BadData { name: String, what: String },
@@ -164,15 +172,20 @@ impl<'a> ZipArchive<'a> {
         let disk_entries = u16_at(data, eocd + 8).ok_or_else(|| corrupt("short EOCD"))?;
         let mut count = u64::from(u16_at(data, eocd + 10).ok_or_else(|| corrupt("short EOCD"))?);
         let mut cd_size = u64::from(u32_at(data, eocd + 12).ok_or_else(|| corrupt("short EOCD"))?);
-        let mut cd_offset = u64::from(u32_at(data, eocd + 16).ok_or_else(|| corrupt("short EOCD"))?);
-        if u16_at(data, eocd + 4) != Some(0) || u16_at(data, eocd + 6) != Some(0) || u64::from(disk_entries) != count {
+        let mut cd_offset =
+            u64::from(u32_at(data, eocd + 16).ok_or_else(|| corrupt("short EOCD"))?);
+        if u16_at(data, eocd + 4) != Some(0)
+            || u16_at(data, eocd + 6) != Some(0)
+            || u64::from(disk_entries) != count
+        {
             return Err(corrupt("multi-disk (spanned) archives are not supported"));
         }
         let mut cd_section_end = eocd as u64;
         // zip64: the locator sits right before the classic EOCD.
         if eocd >= 20 && u32_at(data, eocd - 20) == Some(ZIP64_LOCATOR_SIG) {
             let z64 = u64_at(data, eocd - 20 + 8).ok_or_else(|| corrupt("short zip64 locator"))?;
-            let z64 = usize::try_from(z64).map_err(|_| corrupt("zip64 EOCD offset out of range"))?;
+            let z64 =
+                usize::try_from(z64).map_err(|_| corrupt("zip64 EOCD offset out of range"))?;
             if z64 >= eocd - 20 || u32_at(data, z64) != Some(ZIP64_EOCD_SIG) {
                 return Err(corrupt("zip64 end of central directory record not found"));
             }
@@ -182,7 +195,10 @@ impl<'a> ZipArchive<'a> {
             cd_section_end = z64 as u64;
         }
         if count > limits.max_entries as u64 {
-            return Err(ZipError::TooManyEntries { count, limit: limits.max_entries });
+            return Err(ZipError::TooManyEntries {
+                count,
+                limit: limits.max_entries,
+            });
         }
         if cd_offset.checked_add(cd_size) != Some(cd_section_end) {
             return Err(corrupt(format!(
@@ -198,11 +214,18 @@ impl<'a> ZipArchive<'a> {
             let at = cd_offset + (cd.len() - reader.remaining()) as u64;
             let entry = read_central_entry(&mut reader, data, cd_offset, at)?;
             if entry.uncompressed_size > limits.max_entry_size {
-                return Err(ZipError::EntryTooLarge { name: entry.name, size: entry.uncompressed_size, limit: limits.max_entry_size });
+                return Err(ZipError::EntryTooLarge {
+                    name: entry.name,
+                    size: entry.uncompressed_size,
+                    limit: limits.max_entry_size,
+                });
             }
             total = total.saturating_add(entry.uncompressed_size);
             if total > limits.max_total_size {
-                return Err(ZipError::TotalTooLarge { size: total, limit: limits.max_total_size });
+                return Err(ZipError::TotalTooLarge {
+                    size: total,
+                    limit: limits.max_total_size,
+                });
             }
             if by_name.insert(entry.name.clone(), entries.len()).is_some() {
                 return Err(ZipError::DuplicateEntry(entry.name));
@@ -210,7 +233,9 @@ impl<'a> ZipArchive<'a> {
             entries.push(entry);
         }
         if !reader.is_empty() {
-            return Err(corrupt("bytes left over after the last central directory entry"));
+            return Err(corrupt(
+                "bytes left over after the last central directory entry",
+            ));
         }
         // No two entries may share bytes: sort by position and check each ends before the next.
         let mut order: Vec<usize> = (0..entries.len()).collect();
@@ -256,7 +281,11 @@ impl<'a> ZipArchive<'a> {
     pub fn read(&self, entry: &ZipEntry) -> Result<Vec<u8>, ZipError> {
         let name = &entry.name;
         if entry.uncompressed_size > self.limits.max_entry_size {
-            return Err(ZipError::EntryTooLarge { name: name.clone(), size: entry.uncompressed_size, limit: self.limits.max_entry_size });
+            return Err(ZipError::EntryTooLarge {
+                name: name.clone(),
+                size: entry.uncompressed_size,
+                limit: self.limits.max_entry_size,
+            });
         }
         let start = entry.data_offset as usize;
         let raw = &self.data[start..start + entry.compressed_size as usize];
@@ -266,7 +295,11 @@ impl<'a> ZipArchive<'a> {
                 if entry.uncompressed_size >= self.limits.ratio_floor {
                     let ratio = entry.uncompressed_size / entry.compressed_size.max(1);
                     if ratio > self.limits.max_ratio {
-                        return Err(ZipError::RatioTooHigh { name: name.clone(), ratio, limit: self.limits.max_ratio });
+                        return Err(ZipError::RatioTooHigh {
+                            name: name.clone(),
+                            ratio,
+                            limit: self.limits.max_ratio,
+                        });
                     }
                 }
                 let want = entry.uncompressed_size;
@@ -275,27 +308,47 @@ impl<'a> ZipArchive<'a> {
                 flate2::read::DeflateDecoder::new(raw)
                     .take(want + 1)
                     .read_to_end(&mut out)
-                    .map_err(|e| ZipError::BadData { name: name.clone(), what: format!("deflate stream is corrupt: {e}") })?;
+                    .map_err(|e| ZipError::BadData {
+                        name: name.clone(),
+                        what: format!("deflate stream is corrupt: {e}"),
+                    })?;
                 if out.len() as u64 != want {
                     return Err(ZipError::BadData {
                         name: name.clone(),
-                        what: format!("inflates to {}{} bytes, but the directory says {want}", out.len(), if out.len() as u64 > want { "+" } else { "" }),
+                        what: format!(
+                            "inflates to {}{} bytes, but the directory says {want}",
+                            out.len(),
+                            if out.len() as u64 > want { "+" } else { "" }
+                        ),
                     });
                 }
                 out
             }
-            method => return Err(ZipError::UnsupportedMethod { name: name.clone(), method }),
+            method => {
+                return Err(ZipError::UnsupportedMethod {
+                    name: name.clone(),
+                    method,
+                });
+            }
         };
         let crc = crc32fast::hash(&out);
         if crc != entry.crc32 {
-            return Err(ZipError::BadData { name: name.clone(), what: format!("CRC-32 {crc:08x} does not match the directory's {:08x}", entry.crc32) });
+            return Err(ZipError::BadData {
+                name: name.clone(),
+                what: format!(
+                    "CRC-32 {crc:08x} does not match the directory's {:08x}",
+                    entry.crc32
+                ),
+            });
         }
         Ok(out)
     }
 
     /// Reads the named entry.
     pub fn read_by_name(&self, name: &str) -> Result<Vec<u8>, ZipError> {
-        let entry = self.entry(name).ok_or_else(|| ZipError::NotFound(name.to_owned()))?;
+        let entry = self
+            .entry(name)
+            .ok_or_else(|| ZipError::NotFound(name.to_owned()))?;
         self.read(entry)
     }
 
@@ -315,7 +368,11 @@ impl<'a> ZipArchive<'a> {
             return Err(bad("the two size fields differ"));
         }
         // Entries must end before the block starts.
-        if let Some(last) = self.entries.iter().map(|e| e.data_offset + e.compressed_size).max()
+        if let Some(last) = self
+            .entries
+            .iter()
+            .map(|e| e.data_offset + e.compressed_size)
+            .max()
             && last > start as u64
         {
             return Err(bad("zip entries overlap the signing block"));
@@ -328,10 +385,15 @@ impl<'a> ZipArchive<'a> {
                 return Err(bad("pair length out of range"));
             }
             let id = reader.u32().ok_or_else(|| bad("truncated pair id"))?;
-            let value = reader.bytes(len as usize - 4).ok_or_else(|| bad("truncated pair value"))?;
+            let value = reader
+                .bytes(len as usize - 4)
+                .ok_or_else(|| bad("truncated pair value"))?;
             pairs.push((id, value));
         }
-        Ok(Some(SigningBlock { offset: start as u64, pairs }))
+        Ok(Some(SigningBlock {
+            offset: start as u64,
+            pairs,
+        }))
     }
 }
 
@@ -343,17 +405,26 @@ fn find_eocd(data: &[u8]) -> Result<usize, ZipError> {
     let last = data.len() - 22;
     let first = last.saturating_sub(0xffff);
     for at in (first..=last).rev() {
-        if u32_at(data, at) == Some(EOCD_SIG) && u16_at(data, at + 20).map(usize::from) == Some(data.len() - at - 22) {
+        if u32_at(data, at) == Some(EOCD_SIG)
+            && u16_at(data, at + 20).map(usize::from) == Some(data.len() - at - 22)
+        {
             return Ok(at);
         }
     }
     Err(ZipError::NoEndOfCentralDirectory)
 }
 
-fn read_central_entry(r: &mut Reader<'_>, data: &[u8], cd_offset: u64, at: u64) -> Result<ZipEntry, ZipError> {
+fn read_central_entry(
+    r: &mut Reader<'_>,
+    data: &[u8],
+    cd_offset: u64,
+    at: u64,
+) -> Result<ZipEntry, ZipError> {
     let short = || corrupt(format!("central directory entry at {at} is truncated"));
     if r.u32().ok_or_else(short)? != CENTRAL_SIG {
-        return Err(corrupt(format!("bad central directory entry signature at {at}")));
+        return Err(corrupt(format!(
+            "bad central directory entry signature at {at}"
+        )));
     }
     let _made_by = r.u16().ok_or_else(short)?;
     let _needed = r.u16().ok_or_else(short)?;
@@ -373,25 +444,39 @@ fn read_central_entry(r: &mut Reader<'_>, data: &[u8], cd_offset: u64, at: u64) 
     let name_bytes = r.bytes(name_len).ok_or_else(short)?;
     let extra = r.bytes(extra_len).ok_or_else(short)?;
     r.bytes(comment_len).ok_or_else(short)?;
-    let name = std::str::from_utf8(name_bytes).map_err(|_| ZipError::NameNotUtf8(at))?.to_owned();
+    let name = std::str::from_utf8(name_bytes)
+        .map_err(|_| ZipError::NameNotUtf8(at))?
+        .to_owned();
     if name.is_empty() || name.contains('\0') {
-        return Err(corrupt(format!("entry at {at} has an empty name or a NUL in its name")));
+        return Err(corrupt(format!(
+            "entry at {at} has an empty name or a NUL in its name"
+        )));
     }
     // zip64 extended information: only the fields whose 32-bit value is saturated, in this order.
     let mut ex = Reader::new(extra);
     while ex.remaining() >= 4 {
-        let (Some(id), Some(len)) = (ex.u16(), ex.u16()) else { break };
-        let Some(body) = ex.bytes(len as usize) else { break };
+        let (Some(id), Some(len)) = (ex.u16(), ex.u16()) else {
+            break;
+        };
+        let Some(body) = ex.bytes(len as usize) else {
+            break;
+        };
         if id == 0x0001 {
             let mut z = Reader::new(body);
             if uncompressed_size == 0xffff_ffff {
-                uncompressed_size = z.u64().ok_or_else(|| corrupt(format!("`{name}`: short zip64 extra field")))?;
+                uncompressed_size = z
+                    .u64()
+                    .ok_or_else(|| corrupt(format!("`{name}`: short zip64 extra field")))?;
             }
             if compressed_size == 0xffff_ffff {
-                compressed_size = z.u64().ok_or_else(|| corrupt(format!("`{name}`: short zip64 extra field")))?;
+                compressed_size = z
+                    .u64()
+                    .ok_or_else(|| corrupt(format!("`{name}`: short zip64 extra field")))?;
             }
             if local_header_offset == 0xffff_ffff {
-                local_header_offset = z.u64().ok_or_else(|| corrupt(format!("`{name}`: short zip64 extra field")))?;
+                local_header_offset = z
+                    .u64()
+                    .ok_or_else(|| corrupt(format!("`{name}`: short zip64 extra field")))?;
             }
         }
     }
@@ -399,28 +484,53 @@ fn read_central_entry(r: &mut Reader<'_>, data: &[u8], cd_offset: u64, at: u64) 
         return Err(ZipError::Encrypted(name));
     }
     if method == 0 && compressed_size != uncompressed_size {
-        return Err(ZipError::BadData { name, what: "stored entry with different compressed and uncompressed sizes".into() });
+        return Err(ZipError::BadData {
+            name,
+            what: "stored entry with different compressed and uncompressed sizes".into(),
+        });
     }
     // Local header: must sit before the central directory and name the same file.
-    let lho = usize::try_from(local_header_offset).map_err(|_| corrupt(format!("`{name}`: local header offset out of range")))?;
+    let lho = usize::try_from(local_header_offset)
+        .map_err(|_| corrupt(format!("`{name}`: local header offset out of range")))?;
     if local_header_offset + 30 > cd_offset || u32_at(data, lho) != Some(LOCAL_SIG) {
-        return Err(corrupt(format!("`{name}`: no local header at offset {local_header_offset}")));
+        return Err(corrupt(format!(
+            "`{name}`: no local header at offset {local_header_offset}"
+        )));
     }
     let local_name_len = u16_at(data, lho + 26).ok_or_else(short)? as usize;
     let local_extra_len = u16_at(data, lho + 28).ok_or_else(short)? as usize;
-    let local_name = data.get(lho + 30..lho + 30 + local_name_len).ok_or_else(short)?;
+    let local_name = data
+        .get(lho + 30..lho + 30 + local_name_len)
+        .ok_or_else(short)?;
     if local_name != name_bytes {
-        return Err(ZipError::NameMismatch { local: String::from_utf8_lossy(local_name).into_owned(), name });
+        return Err(ZipError::NameMismatch {
+            local: String::from_utf8_lossy(local_name).into_owned(),
+            name,
+        });
     }
     let local_flags = u16_at(data, lho + 6).ok_or_else(short)?;
     if local_flags & 0x0001 != 0 {
         return Err(ZipError::Encrypted(name));
     }
     let data_offset = local_header_offset + 30 + local_name_len as u64 + local_extra_len as u64;
-    if data_offset.checked_add(compressed_size).is_none_or(|end| end > cd_offset) {
-        return Err(corrupt(format!("`{name}`: data runs past the start of the central directory")));
+    if data_offset
+        .checked_add(compressed_size)
+        .is_none_or(|end| end > cd_offset)
+    {
+        return Err(corrupt(format!(
+            "`{name}`: data runs past the start of the central directory"
+        )));
     }
-    Ok(ZipEntry { name, method, flags, crc32, compressed_size, uncompressed_size, local_header_offset, data_offset })
+    Ok(ZipEntry {
+        name,
+        method,
+        flags,
+        crc32,
+        compressed_size,
+        uncompressed_size,
+        local_header_offset,
+        data_offset,
+    })
 }
 
 #[cfg(test)]
@@ -435,7 +545,8 @@ pub(crate) mod tests {
         let mut central = Vec::new();
         for (name, content, deflate) in entries {
             let body = if *deflate {
-                let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+                let mut enc =
+                    flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
                 enc.write_all(content).unwrap();
                 enc.finish().unwrap()
             } else {
@@ -450,7 +561,11 @@ pub(crate) mod tests {
             out.extend_from_slice(&flags.to_le_bytes());
             out.extend_from_slice(&method.to_le_bytes());
             out.extend_from_slice(&0u32.to_le_bytes());
-            let (lc, ls, lu) = if descriptors { (0, 0, 0) } else { (crc, body.len() as u32, content.len() as u32) };
+            let (lc, ls, lu) = if descriptors {
+                (0, 0, 0)
+            } else {
+                (crc, body.len() as u32, content.len() as u32)
+            };
             out.extend_from_slice(&lc.to_le_bytes());
             out.extend_from_slice(&ls.to_le_bytes());
             out.extend_from_slice(&lu.to_le_bytes());
@@ -494,7 +609,14 @@ pub(crate) mod tests {
     #[test]
     fn reads_stored_and_deflated_with_descriptors_and_padding() {
         for descriptors in [false, true] {
-            let zip = build_zip(&[("a.txt", b"hello", false), ("dir/", b"", false), ("b.bin", &[7u8; 5000], true)], descriptors);
+            let zip = build_zip(
+                &[
+                    ("a.txt", b"hello", false),
+                    ("dir/", b"", false),
+                    ("b.bin", &[7u8; 5000], true),
+                ],
+                descriptors,
+            );
             let archive = ZipArchive::parse(&zip).unwrap();
             assert_eq!(archive.entries().len(), 3);
             assert_eq!(archive.read_by_name("a.txt").unwrap(), b"hello");
@@ -507,14 +629,23 @@ pub(crate) mod tests {
     #[test]
     fn refuses_duplicates() {
         let zip = build_zip(&[("a", b"1", false), ("a", b"2", false)], false);
-        assert_eq!(ZipArchive::parse(&zip).unwrap_err(), ZipError::DuplicateEntry("a".into()));
+        assert_eq!(
+            ZipArchive::parse(&zip).unwrap_err(),
+            ZipError::DuplicateEntry("a".into())
+        );
     }
 
     #[test]
     fn refuses_truncation_anywhere() {
-        let zip = build_zip(&[("a.txt", b"hello", false), ("b", &[1u8; 300], true)], false);
+        let zip = build_zip(
+            &[("a.txt", b"hello", false), ("b", &[1u8; 300], true)],
+            false,
+        );
         for len in 0..zip.len() {
-            assert!(ZipArchive::parse(&zip[..len]).is_err(), "accepted a zip truncated to {len} bytes");
+            assert!(
+                ZipArchive::parse(&zip[..len]).is_err(),
+                "accepted a zip truncated to {len} bytes"
+            );
         }
     }
 
@@ -525,10 +656,22 @@ pub(crate) mod tests {
         let archive = ZipArchive::parse(&zip).unwrap();
         let err = archive.read_by_name("bomb").unwrap_err();
         assert!(matches!(err, ZipError::RatioTooHigh { .. }), "{err}");
-        let small = ZipLimits { max_entry_size: 1 << 20, ..ZipLimits::default() };
-        assert!(matches!(ZipArchive::parse_with_limits(&zip, small).unwrap_err(), ZipError::EntryTooLarge { .. }));
-        let few = ZipLimits { max_entries: 0, ..ZipLimits::default() };
-        assert!(matches!(ZipArchive::parse_with_limits(&zip, few).unwrap_err(), ZipError::TooManyEntries { .. }));
+        let small = ZipLimits {
+            max_entry_size: 1 << 20,
+            ..ZipLimits::default()
+        };
+        assert!(matches!(
+            ZipArchive::parse_with_limits(&zip, small).unwrap_err(),
+            ZipError::EntryTooLarge { .. }
+        ));
+        let few = ZipLimits {
+            max_entries: 0,
+            ..ZipLimits::default()
+        };
+        assert!(matches!(
+            ZipArchive::parse_with_limits(&zip, few).unwrap_err(),
+            ZipError::TooManyEntries { .. }
+        ));
     }
 
     #[test]
@@ -538,7 +681,10 @@ pub(crate) mod tests {
         let cd = u32_at(&zip, zip.len() - 6).unwrap() as usize;
         zip[cd + 24..cd + 28].copy_from_slice(&50u32.to_le_bytes());
         let archive = ZipArchive::parse(&zip).unwrap();
-        assert!(matches!(archive.read_by_name("x").unwrap_err(), ZipError::BadData { .. }));
+        assert!(matches!(
+            archive.read_by_name("x").unwrap_err(),
+            ZipError::BadData { .. }
+        ));
         let mut zip = build_zip(&[("x", b"abc", false)], false);
         let cd = u32_at(&zip, zip.len() - 6).unwrap() as usize;
         zip[cd + 16] ^= 1;

@@ -33,9 +33,17 @@ fn tamper_stored_entry(data: &mut [u8], name: &str, needles: &[&[u8]]) {
         assert_eq!(e.method, 0, "{name} must be stored for this test");
         let cd = zip.sections().central_directory_offset as usize;
         let cdo = (cd..data.len() - 4)
-            .find(|&i| data[i..i + 4] == [0x50, 0x4b, 0x01, 0x02] && data[i + 46..].starts_with(name.as_bytes()))
+            .find(|&i| {
+                data[i..i + 4] == [0x50, 0x4b, 0x01, 0x02]
+                    && data[i + 46..].starts_with(name.as_bytes())
+            })
             .unwrap();
-        (e.local_header_offset as usize, cdo, e.data_offset as usize, e.uncompressed_size as usize)
+        (
+            e.local_header_offset as usize,
+            cdo,
+            e.data_offset as usize,
+            e.uncompressed_size as usize,
+        )
     };
     let body = &mut data[start..start + len];
     let at = needles
@@ -53,7 +61,11 @@ fn crc32(d: &[u8]) -> u32 {
     for &b in d {
         crc ^= b as u32;
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -62,34 +74,69 @@ fn crc32(d: &[u8]) -> u32 {
 #[test]
 fn one_byte_changed_in_the_dex() {
     let mut data = signed("rsa-v1v2v3");
-    let start = ZipArchive::parse(&data).unwrap().entry("classes.dex").unwrap().data_offset as usize;
+    let start = ZipArchive::parse(&data)
+        .unwrap()
+        .entry("classes.dex")
+        .unwrap()
+        .data_offset as usize;
     data[start + 20] ^= 0x10;
     let err = open_err(&data);
-    assert!(matches!(err, ApkError::Signature(SignatureError::DigestMismatch { scheme: 3, .. })), "{err}");
+    assert!(
+        matches!(
+            err,
+            ApkError::Signature(SignatureError::DigestMismatch { scheme: 3, .. })
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("modified after signing"), "{err}");
 }
 
 #[test]
 fn one_byte_changed_in_a_resource_with_crc_fixed() {
     let mut data = signed("rsa-v1v2v3");
-    tamper_stored_entry(&mut data, "resources.arsc", &[b"Bonjour", b"B\0o\0n\0j\0o\0u\0r"]);
+    tamper_stored_entry(
+        &mut data,
+        "resources.arsc",
+        &[b"Bonjour", b"B\0o\0n\0j\0o\0u\0r"],
+    );
     let err = open_err(&data);
-    assert!(matches!(err, ApkError::Signature(SignatureError::DigestMismatch { scheme: 3, .. })), "{err}");
+    assert!(
+        matches!(
+            err,
+            ApkError::Signature(SignatureError::DigestMismatch { scheme: 3, .. })
+        ),
+        "{err}"
+    );
     // The v1 signature catches it too (an APK with only a JAR signature).
     let mut data = signed("rsa-v1");
-    tamper_stored_entry(&mut data, "resources.arsc", &[b"Bonjour", b"B\0o\0n\0j\0o\0u\0r"]);
+    tamper_stored_entry(
+        &mut data,
+        "resources.arsc",
+        &[b"Bonjour", b"B\0o\0n\0j\0o\0u\0r"],
+    );
     let err = open_err(&data);
-    assert!(err.to_string().contains("digest of `resources.arsc` does not match"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("digest of `resources.arsc` does not match"),
+        "{err}"
+    );
 }
 
 #[test]
 fn one_byte_changed_in_the_manifest() {
     let mut data = signed("rsa-v1v2v3");
-    let e = ZipArchive::parse(&data).unwrap().entry("AndroidManifest.xml").unwrap().clone();
+    let e = ZipArchive::parse(&data)
+        .unwrap()
+        .entry("AndroidManifest.xml")
+        .unwrap()
+        .clone();
     data[e.data_offset as usize + e.compressed_size as usize / 2] ^= 0x01;
     let err = open_err(&data).to_string();
     // Either the deflate stream/CRC breaks (named), or it inflates and the digest catches it.
-    assert!(err.contains("AndroidManifest.xml") || err.contains("modified after signing"), "{err}");
+    assert!(
+        err.contains("AndroidManifest.xml") || err.contains("modified after signing"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -106,7 +153,13 @@ fn one_byte_changed_in_the_signing_block() {
         let mut copy = data.clone();
         copy[at] ^= 0x01;
         let err = open_err(&copy);
-        assert!(matches!(err, ApkError::Signature(SignatureError::Scheme { scheme: 3, .. })), "{err}");
+        assert!(
+            matches!(
+                err,
+                ApkError::Signature(SignatureError::Scheme { scheme: 3, .. })
+            ),
+            "{err}"
+        );
     }
     // Renaming the v3 block (stripping it) trips the v2 block's stripping protection.
     let id_at = offset - 4;
@@ -122,7 +175,10 @@ fn truncated_zip() {
         let err = open_err(&data[..len]);
         assert!(matches!(err, ApkError::Zip(_)), "{len}: {err}");
     }
-    assert!(matches!(open_err(&data[..data.len() - 1]), ApkError::Zip(ZipError::NoEndOfCentralDirectory)));
+    assert!(matches!(
+        open_err(&data[..data.len() - 1]),
+        ApkError::Zip(ZipError::NoEndOfCentralDirectory)
+    ));
 }
 
 #[test]
@@ -137,7 +193,9 @@ fn entries_added_after_signing() {
         common::run(&dir, "aapt", &["add", apk.to_str().unwrap(), "extra.txt"]);
         let err = open_err(&std::fs::read(&apk).unwrap()).to_string();
         assert!(
-            err.contains("extra.txt") || err.contains("stripped") || err.contains("modified after signing"),
+            err.contains("extra.txt")
+                || err.contains("stripped")
+                || err.contains("modified after signing"),
             "{name}: {err}"
         );
     }
@@ -158,7 +216,10 @@ fn zip_bomb() {
     let err = zip.read_by_name("bomb.bin").unwrap_err();
     assert!(matches!(err, ZipError::RatioTooHigh { .. }), "{err}");
     let err = open_err(&data).to_string();
-    assert!(err.contains("bomb.bin") && err.contains("zip bomb"), "{err}");
+    assert!(
+        err.contains("bomb.bin") && err.contains("zip bomb"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -168,16 +229,27 @@ fn malicious_string_pool_in_the_manifest() {
     std::fs::create_dir_all(&dir).unwrap();
     let original = {
         let data = std::fs::read(&f.unsigned["legacy"]).unwrap();
-        ZipArchive::parse(&data).unwrap().read_by_name("AndroidManifest.xml").unwrap()
+        ZipArchive::parse(&data)
+            .unwrap()
+            .read_by_name("AndroidManifest.xml")
+            .unwrap()
     };
     // The pool chunk starts right after the 8-byte document header: claim 2^28 strings.
     let mut evil = original.clone();
     evil[16..20].copy_from_slice(&0x1000_0000u32.to_le_bytes());
     let apk = dir.join("evil.apk");
     std::fs::copy(&f.unsigned["legacy"], &apk).unwrap();
-    common::run(&dir, "aapt", &["remove", apk.to_str().unwrap(), "AndroidManifest.xml"]);
+    common::run(
+        &dir,
+        "aapt",
+        &["remove", apk.to_str().unwrap(), "AndroidManifest.xml"],
+    );
     std::fs::write(dir.join("AndroidManifest.xml"), &evil).unwrap();
-    common::run(&dir, "aapt", &["add", apk.to_str().unwrap(), "AndroidManifest.xml"]);
+    common::run(
+        &dir,
+        "aapt",
+        &["add", apk.to_str().unwrap(), "AndroidManifest.xml"],
+    );
     let err = open_err(&std::fs::read(&apk).unwrap());
     assert!(matches!(err, ApkError::Manifest(_)), "{err}");
     assert!(err.to_string().contains("string pool"), "{err}");

@@ -32,7 +32,18 @@ pub enum ApkCommand {
 
 pub fn run(cmd: ApkCommand) -> ExitCode {
     let result = match cmd {
-        ApkCommand::Info { file, locale, density } => info(&file, DeviceConfig { locale, density, sdk_version: 34 }),
+        ApkCommand::Info {
+            file,
+            locale,
+            density,
+        } => info(
+            &file,
+            DeviceConfig {
+                locale,
+                density,
+                sdk_version: 34,
+            },
+        ),
         ApkCommand::Verify { file } => verify(&file),
     };
     match result {
@@ -50,8 +61,10 @@ fn read(file: &Path) -> Result<Vec<u8>> {
 
 fn info(file: &Path, device: DeviceConfig) -> Result<ExitCode> {
     let data = read(file)?;
-    let zip = ZipArchive::parse(&data).with_context(|| format!("{} is not a readable APK", file.display()))?;
-    let (info, icon) = cirrus_apk::inspect(&zip, &device).with_context(|| format!("parsing {}", file.display()))?;
+    let zip = ZipArchive::parse(&data)
+        .with_context(|| format!("{} is not a readable APK", file.display()))?;
+    let (info, icon) = cirrus_apk::inspect(&zip, &device)
+        .with_context(|| format!("parsing {}", file.display()))?;
     let m = &info.manifest;
     println!(
         "package: name='{}' versionCode='{}' versionName='{}'",
@@ -65,7 +78,10 @@ fn info(file: &Path, device: DeviceConfig) -> Result<ExitCode> {
         println!("maxSdkVersion:'{max}'");
     }
     for p in &m.uses_permissions {
-        println!("uses-permission: name='{p}' cirrus='{}'", cirrus_permission(p).unwrap_or("(none: denied)"));
+        println!(
+            "uses-permission: name='{p}' cirrus='{}'",
+            cirrus_permission(p).unwrap_or("(none: denied)")
+        );
     }
     for (locale, label) in &info.labels {
         if locale.is_empty() {
@@ -78,24 +94,51 @@ fn info(file: &Path, device: DeviceConfig) -> Result<ExitCode> {
         println!("application-icon-{density}:'{path}'");
     }
     match &icon {
-        Some(Icon::Bitmap(img)) => println!("launcher-icon: '{}' ({} bytes, {:?})", img.path, img.bytes.len(), img.format),
-        Some(Icon::Adaptive { foreground, background, .. }) => {
+        Some(Icon::Bitmap(img)) => println!(
+            "launcher-icon: '{}' ({} bytes, {:?})",
+            img.path,
+            img.bytes.len(),
+            img.format
+        ),
+        Some(Icon::Adaptive {
+            foreground,
+            background,
+            ..
+        }) => {
             let layer = |l: &Option<IconLayer>| match l {
                 Some(IconLayer::Image(i)) => format!("'{}'", i.path),
                 Some(IconLayer::Color(c)) => format!("#{c:08x}"),
                 None => "none".to_owned(),
             };
-            println!("launcher-icon: adaptive foreground={} background={}", layer(foreground), layer(background));
+            println!(
+                "launcher-icon: adaptive foreground={} background={}",
+                layer(foreground),
+                layer(background)
+            );
         }
         None => {}
     }
     for a in &info.launcher_activities {
-        println!("launchable-activity: name='{}'  label='{}'", a.name, a.label.as_deref().unwrap_or(""));
+        println!(
+            "launchable-activity: name='{}'  label='{}'",
+            a.name,
+            a.label.as_deref().unwrap_or("")
+        );
     }
     for s in &m.services {
         println!("service: name='{}'", s.name);
     }
-    let locales: Vec<String> = info.locales.iter().map(|l| if l.is_empty() { "'--_--'".to_owned() } else { format!("'{l}'") }).collect();
+    let locales: Vec<String> = info
+        .locales
+        .iter()
+        .map(|l| {
+            if l.is_empty() {
+                "'--_--'".to_owned()
+            } else {
+                format!("'{l}'")
+            }
+        })
+        .collect();
     println!("locales: {}", locales.join(" "));
     let densities: Vec<String> = info.densities.iter().map(|d| format!("'{d}'")).collect();
     println!("densities: {}", densities.join(" "));
@@ -122,24 +165,48 @@ fn verify(file: &Path) -> Result<ExitCode> {
     let v = &pkg.verification;
     println!("Verifies");
     println!("Verified using v1 scheme (JAR signing): {}", v.v1);
-    println!("Verified using v2 scheme (APK Signature Scheme v2): {}", v.v2);
-    println!("Verified using v3 scheme (APK Signature Scheme v3): {}", v.v3);
+    println!(
+        "Verified using v2 scheme (APK Signature Scheme v2): {}",
+        v.v2
+    );
+    println!(
+        "Verified using v3 scheme (APK Signature Scheme v3): {}",
+        v.v3
+    );
     println!("Number of signers: {}", v.signers.len());
     for (i, c) in v.signers.iter().enumerate() {
         let n = i + 1;
         println!("Signer #{n} certificate DN: {}", c.subject);
-        println!("Signer #{n} certificate SHA-256 digest: {}", hex(&c.sha256()));
+        println!(
+            "Signer #{n} certificate SHA-256 digest: {}",
+            hex(&c.sha256())
+        );
         println!("Signer #{n} certificate SHA-1 digest: {}", hex(&c.sha1()));
         println!("Signer #{n} certificate MD5 digest: {}", hex(&c.md5()));
         println!("Signer #{n} key algorithm: {}", c.key_algorithm.name());
         println!("Signer #{n} key size (bits): {}", c.key_bits);
-        println!("Signer #{n} public key SHA-256 digest: {}", hex(&c.public_key_sha256()));
-        println!("Signer #{n} public key SHA-1 digest: {}", hex(&c.public_key_sha1()));
-        println!("Signer #{n} public key MD5 digest: {}", hex(&c.public_key_md5()));
+        println!(
+            "Signer #{n} public key SHA-256 digest: {}",
+            hex(&c.public_key_sha256())
+        );
+        println!(
+            "Signer #{n} public key SHA-1 digest: {}",
+            hex(&c.public_key_sha1())
+        );
+        println!(
+            "Signer #{n} public key MD5 digest: {}",
+            hex(&c.public_key_md5())
+        );
     }
     if let Some(l) = &v.lineage {
         for (i, node) in l.nodes.iter().enumerate() {
-            println!("Rotation lineage #{}: {} (SHA-256 {}, capabilities {:#x})", i + 1, node.certificate.subject, hex(&node.certificate.sha256()), node.flags);
+            println!(
+                "Rotation lineage #{}: {} (SHA-256 {}, capabilities {:#x})",
+                i + 1,
+                node.certificate.subject,
+                hex(&node.certificate.sha256()),
+                node.flags
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -7,7 +7,10 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, anyhow, bail};
 use cirrus_appmanager::bus::AppManager1ClientProxy;
-use cirrus_package::{DeveloperKey, Limits, MANIFEST_ENTRY, PackageContents, PublisherKey, Version, check_update, componentize, valid_app_id, verify};
+use cirrus_package::{
+    DeveloperKey, Limits, MANIFEST_ENTRY, PackageContents, PublisherKey, Version, check_update,
+    componentize, valid_app_id, verify,
+};
 use clap::Subcommand;
 
 /// The C header of the app world, shipped in every C project.
@@ -103,36 +106,63 @@ pub fn run(cmd: AppCommand) -> ExitCode {
 }
 
 fn read_key(path: &Path) -> Result<DeveloperKey> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     DeveloperKey::parse(&text).with_context(|| format!("{}", path.display()))
 }
 
 fn execute(cmd: AppCommand) -> Result<()> {
     match cmd {
         AppCommand::New { dir, id, name } => new_project(&dir, &id, name.as_deref()),
-        AppCommand::Build { dir, module } => build(&dir, module.as_deref()).map(|out| eprintln!("built {}", out.display())),
+        AppCommand::Build { dir, module } => {
+            build(&dir, module.as_deref()).map(|out| eprintln!("built {}", out.display()))
+        }
         AppCommand::Pack { dir, key, out } => {
             let key = read_key(&key)?;
             let contents = collect(&dir)?;
-            let bytes = contents.sign(&key).with_context(|| format!("packaging {}", dir.display()))?;
+            let bytes = contents
+                .sign(&key)
+                .with_context(|| format!("packaging {}", dir.display()))?;
             std::fs::write(&out, bytes).with_context(|| format!("writing {}", out.display()))?;
-            eprintln!("wrote {} signed by {}", out.display(), key.public().fingerprint());
+            eprintln!(
+                "wrote {} signed by {}",
+                out.display(),
+                key.public().fingerprint()
+            );
             Ok(())
         }
         AppCommand::Sign { package, key, out } => {
             let key = read_key(&key)?;
-            let bytes = std::fs::read(&package).with_context(|| format!("reading {}", package.display()))?;
-            let (contents, _old_signature) = PackageContents::read_zip(&bytes, &Limits::default(), true).with_context(|| format!("reading {}", package.display()))?;
-            let signed = contents.sign(&key).with_context(|| format!("signing {}", package.display()))?;
+            let bytes = std::fs::read(&package)
+                .with_context(|| format!("reading {}", package.display()))?;
+            let (contents, _old_signature) =
+                PackageContents::read_zip(&bytes, &Limits::default(), true)
+                    .with_context(|| format!("reading {}", package.display()))?;
+            let signed = contents
+                .sign(&key)
+                .with_context(|| format!("signing {}", package.display()))?;
             std::fs::write(&out, signed).with_context(|| format!("writing {}", out.display()))?;
-            eprintln!("wrote {} signed by {}", out.display(), key.public().fingerprint());
+            eprintln!(
+                "wrote {} signed by {}",
+                out.display(),
+                key.public().fingerprint()
+            );
             Ok(())
         }
-        AppCommand::Verify { package, installed_key, installed_version } => {
-            let bytes = std::fs::read(&package).with_context(|| format!("reading {}", package.display()))?;
-            let pkg = verify(&bytes).with_context(|| format!("{} does not verify", package.display()))?;
+        AppCommand::Verify {
+            package,
+            installed_key,
+            installed_version,
+        } => {
+            let bytes = std::fs::read(&package)
+                .with_context(|| format!("reading {}", package.display()))?;
+            let pkg =
+                verify(&bytes).with_context(|| format!("{} does not verify", package.display()))?;
             if let (Some(k), Some(v)) = (&installed_key, &installed_version) {
-                let key = PublisherKey::parse(&std::fs::read_to_string(k).with_context(|| format!("reading {}", k.display()))?)?;
+                let key = PublisherKey::parse(
+                    &std::fs::read_to_string(k)
+                        .with_context(|| format!("reading {}", k.display()))?,
+                )?;
                 let version = Version::parse(v).map_err(|e| anyhow!("--installed-version: {e}"))?;
                 check_update(&version, &key, &pkg)?;
             } else if installed_key.is_some() || installed_version.is_some() {
@@ -140,22 +170,41 @@ fn execute(cmd: AppCommand) -> Result<()> {
             }
             #[allow(clippy::print_stdout)]
             {
-                println!("{} {} ({}) signed by {}: OK, {} entries", pkg.manifest.cirrus.id, pkg.manifest.cirrus.version, pkg.manifest.cirrus.kind.as_str(), pkg.signer.fingerprint(), pkg.contents.len());
+                println!(
+                    "{} {} ({}) signed by {}: OK, {} entries",
+                    pkg.manifest.cirrus.id,
+                    pkg.manifest.cirrus.version,
+                    pkg.manifest.cirrus.kind.as_str(),
+                    pkg.signer.fingerprint(),
+                    pkg.contents.len()
+                );
             }
             Ok(())
         }
-        AppCommand::Install { package, bus_address } => bus(bus_address, move |p| async move {
-            let path = std::fs::canonicalize(&package).with_context(|| format!("{}", package.display()))?;
-            let id = p.install(&path.display().to_string()).await.with_context(|| format!("installing {}", package.display()))?;
+        AppCommand::Install {
+            package,
+            bus_address,
+        } => bus(bus_address, move |p| async move {
+            let path = std::fs::canonicalize(&package)
+                .with_context(|| format!("{}", package.display()))?;
+            let id = p
+                .install(&path.display().to_string())
+                .await
+                .with_context(|| format!("installing {}", package.display()))?;
             eprintln!("installed {id}");
             Ok(())
         }),
         AppCommand::Launch { id, bus_address } => bus(bus_address, move |p| async move {
-            let state = p.launch(&id).await.with_context(|| format!("launching {id}"))?;
+            let state = p
+                .launch(&id)
+                .await
+                .with_context(|| format!("launching {id}"))?;
             eprintln!("{id}: {state}");
             Ok(())
         }),
-        AppCommand::Stop { id, bus_address } => bus(bus_address, move |p| async move { p.stop(&id).await.with_context(|| format!("stopping {id}")) }),
+        AppCommand::Stop { id, bus_address } => bus(bus_address, move |p| async move {
+            p.stop(&id).await.with_context(|| format!("stopping {id}"))
+        }),
         AppCommand::List { bus_address } => bus(bus_address, move |p| async move {
             #[allow(clippy::print_stdout)]
             for (id, label, _icon, kind, version, state) in p.list().await? {
@@ -181,11 +230,18 @@ where
     F: FnOnce(AppManager1ClientProxy<'static>) -> Fut,
     Fut: std::future::Future<Output = Result<()>>,
 {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let conn = match &address {
-            Some(a) => zbus::connection::Builder::address(a.as_str()).build().await.with_context(|| format!("connecting to {a}"))?,
-            None => zbus::Connection::system().await.context("connecting to the system bus (is the app manager running?)")?,
+            Some(a) => zbus::connection::Builder::address(a.as_str())
+                .build()
+                .await
+                .with_context(|| format!("connecting to {a}"))?,
+            None => zbus::Connection::system()
+                .await
+                .context("connecting to the system bus (is the app manager running?)")?,
         };
         let proxy = AppManager1ClientProxy::new(&conn).await?;
         f(proxy).await
@@ -194,13 +250,22 @@ where
 
 fn new_project(dir: &Path, id: &str, name: Option<&str>) -> Result<()> {
     if !valid_app_id(id) {
-        bail!("`{id}` is not an app id: use reverse-domain lowercase labels, e.g. org.example.notes");
+        bail!(
+            "`{id}` is not an app id: use reverse-domain lowercase labels, e.g. org.example.notes"
+        );
     }
-    if dir.exists() && std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
+    if dir.exists()
+        && std::fs::read_dir(dir)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
         bail!("{} exists and is not empty", dir.display());
     }
-    let name = name.map(str::to_owned).unwrap_or_else(|| id.rsplit('.').next().unwrap_or(id).to_owned());
-    std::fs::create_dir_all(dir.join("src")).with_context(|| format!("creating {}", dir.display()))?;
+    let name = name
+        .map(str::to_owned)
+        .unwrap_or_else(|| id.rsplit('.').next().unwrap_or(id).to_owned());
+    std::fs::create_dir_all(dir.join("src"))
+        .with_context(|| format!("creating {}", dir.display()))?;
     std::fs::create_dir_all(dir.join("icons"))?;
     let manifest = serde_json::json!({
         "name": name, "short_name": name, "display": "standalone", "orientation": "portrait",
@@ -208,11 +273,20 @@ fn new_project(dir: &Path, id: &str, name: Option<&str>) -> Result<()> {
         "icons": [{"src": "icons/icon-96.png", "sizes": "96x96", "type": "image/png"}],
         "cirrus": {"id": id, "version": "0.1.0", "kind": "wasm", "permissions": []}
     });
-    std::fs::write(dir.join(MANIFEST_ENTRY), serde_json::to_string_pretty(&manifest)?)?;
+    std::fs::write(
+        dir.join(MANIFEST_ENTRY),
+        serde_json::to_string_pretty(&manifest)?,
+    )?;
     std::fs::write(dir.join("src/cirrus_app.h"), C_HEADER)?;
     std::fs::write(dir.join("src/main.c"), C_TEMPLATE)?;
-    std::fs::write(dir.join("icons/icon-96.png"), icon_png(96, [0x1e, 0x3a, 0x8a])?)?;
-    eprintln!("created {} ({id}); next: cirrus app build {0} && cirrus app pack {0} --key KEY -o app.cpkg", dir.display());
+    std::fs::write(
+        dir.join("icons/icon-96.png"),
+        icon_png(96, [0x1e, 0x3a, 0x8a])?,
+    )?;
+    eprintln!(
+        "created {} ({id}); next: cirrus app build {0} && cirrus app pack {0} --key KEY -o app.cpkg",
+        dir.display()
+    );
     Ok(())
 }
 
@@ -251,7 +325,10 @@ pub fn build(dir: &Path, module: Option<&Path>) -> Result<PathBuf> {
                 .collect();
             sources.sort();
             if sources.is_empty() {
-                bail!("no src/*.c in {} (for other languages pass --module with a wasm32-wasi module)", dir.display());
+                bail!(
+                    "no src/*.c in {} (for other languages pass --module with a wasm32-wasi module)",
+                    dir.display()
+                );
             }
             let out = build.join("app.core.wasm");
             let status = Command::new("clang")
@@ -267,7 +344,8 @@ pub fn build(dir: &Path, module: Option<&Path>) -> Result<PathBuf> {
         }
     };
     let bytes = std::fs::read(&core).with_context(|| format!("reading {}", core.display()))?;
-    let component = componentize(&bytes).with_context(|| format!("componentizing {}", core.display()))?;
+    let component =
+        componentize(&bytes).with_context(|| format!("componentizing {}", core.display()))?;
     let out = build.join("app.wasm");
     std::fs::write(&out, component).with_context(|| format!("writing {}", out.display()))?;
     Ok(out)
@@ -277,30 +355,49 @@ pub fn build(dir: &Path, module: Option<&Path>) -> Result<PathBuf> {
 fn collect(dir: &Path) -> Result<PackageContents> {
     let mut contents = PackageContents::new();
     let manifest_path = dir.join(MANIFEST_ENTRY);
-    contents.insert(MANIFEST_ENTRY, std::fs::read(&manifest_path).with_context(|| format!("reading {}", manifest_path.display()))?)?;
+    contents.insert(
+        MANIFEST_ENTRY,
+        std::fs::read(&manifest_path)
+            .with_context(|| format!("reading {}", manifest_path.display()))?,
+    )?;
     for sub in ["icons", "assets"] {
         add_tree(&mut contents, dir, &dir.join(sub))?;
     }
-    let manifest = cirrus_package::Manifest::parse(contents.get(MANIFEST_ENTRY).unwrap_or_default()).with_context(|| format!("{}", manifest_path.display()))?;
+    let manifest =
+        cirrus_package::Manifest::parse(contents.get(MANIFEST_ENTRY).unwrap_or_default())
+            .with_context(|| format!("{}", manifest_path.display()))?;
     if manifest.cirrus.kind == cirrus_package::AppKind::Wasm {
         let built = dir.join("build/app.wasm");
-        let component = std::fs::read(&built).with_context(|| format!("reading {} (run `cirrus app build` first)", built.display()))?;
+        let component = std::fs::read(&built).with_context(|| {
+            format!("reading {} (run `cirrus app build` first)", built.display())
+        })?;
         contents.insert(manifest.component_path(), component)?;
     }
     Ok(contents)
 }
 
 fn add_tree(contents: &mut PackageContents, root: &Path, dir: &Path) -> Result<()> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
     for e in entries.flatten() {
         let path = e.path();
         let ty = e.file_type()?;
         if ty.is_dir() {
             add_tree(contents, root, &path)?;
         } else if ty.is_file() {
-            let rel = path.strip_prefix(root).map_err(|_| anyhow!("{} is outside {}", path.display(), root.display()))?;
-            let name = rel.to_str().ok_or_else(|| anyhow!("{} is not UTF-8", rel.display()))?;
-            contents.insert(name, std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?).with_context(|| format!("{}", path.display()))?;
+            let rel = path
+                .strip_prefix(root)
+                .map_err(|_| anyhow!("{} is outside {}", path.display(), root.display()))?;
+            let name = rel
+                .to_str()
+                .ok_or_else(|| anyhow!("{} is not UTF-8", rel.display()))?;
+            contents
+                .insert(
+                    name,
+                    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?,
+                )
+                .with_context(|| format!("{}", path.display()))?;
         }
     }
     Ok(())

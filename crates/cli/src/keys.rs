@@ -42,11 +42,22 @@ fn generate(cmd: KeysCommand) -> Result<()> {
     } else {
         options.create_new(true);
     }
-    let mut f = options.open(&out).with_context(|| format!("creating {} (use --force to replace a key)", out.display()))?;
-    f.write_all(key.to_text().as_bytes()).with_context(|| format!("writing {}", out.display()))?;
+    let mut f = options
+        .open(&out)
+        .with_context(|| format!("creating {} (use --force to replace a key)", out.display()))?;
+    f.write_all(key.to_text().as_bytes())
+        .with_context(|| format!("writing {}", out.display()))?;
     let public = out.with_extension("pub");
-    std::fs::write(&public, key.public().to_text()).with_context(|| format!("writing {}", public.display()))?;
-    eprintln!("secret key: {} (keep it safe: updates of your apps must be signed with it)", out.display());
-    eprintln!("public key: {} (fingerprint {})", public.display(), key.public().fingerprint());
+    std::fs::write(&public, key.public().to_text())
+        .with_context(|| format!("writing {}", public.display()))?;
+    eprintln!(
+        "secret key: {} (keep it safe: updates of your apps must be signed with it)",
+        out.display()
+    );
+    eprintln!(
+        "public key: {} (fingerprint {})",
+        public.display(),
+        key.public().fingerprint()
+    );
     Ok(())
 }

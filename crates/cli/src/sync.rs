@@ -62,11 +62,18 @@ pub fn run(args: SyncArgs) -> ExitCode {
 }
 
 fn execute(args: SyncArgs) -> Result<ExitCode> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let conn = match &args.bus_address {
-            Some(a) => zbus::connection::Builder::address(a.as_str()).build().await.with_context(|| format!("connecting to {a}"))?,
-            None => zbus::Connection::system().await.context("connecting to the system bus")?,
+            Some(a) => zbus::connection::Builder::address(a.as_str())
+                .build()
+                .await
+                .with_context(|| format!("connecting to {a}"))?,
+            None => zbus::Connection::system()
+                .await
+                .context("connecting to the system bus")?,
         };
         let proxy = Sync1ClientProxy::new(&conn).await?;
         let not_running = |e: zbus::Error| {
@@ -84,7 +91,9 @@ fn execute(args: SyncArgs) -> Result<ExitCode> {
             SyncCommand::Now { no_wait } => return sync_now(&proxy, no_wait).await,
             SyncCommand::Pause => {
                 proxy.pause().await.map_err(not_running)?;
-                println!("sync paused (it stays paused across restarts; `cirrus sync resume` resumes it)");
+                println!(
+                    "sync paused (it stays paused across restarts; `cirrus sync resume` resumes it)"
+                );
             }
             SyncCommand::Resume => {
                 proxy.resume().await.map_err(not_running)?;
@@ -98,16 +107,26 @@ fn execute(args: SyncArgs) -> Result<ExitCode> {
                     println!("no conflicts");
                 } else {
                     for c in list {
-                        println!("{}\n    other version kept as {} (device {}, {})", c.path, c.copy, c.device, ago(c.time_ms as i64, now_ms()));
+                        println!(
+                            "{}\n    other version kept as {} (device {}, {})",
+                            c.path,
+                            c.copy,
+                            c.device,
+                            ago(c.time_ms as i64, now_ms())
+                        );
                     }
                 }
             }
             SyncCommand::ConfirmDeletes => {
                 let n = proxy.confirm_deletes().await.map_err(not_running)?;
                 if n == 0 {
-                    println!("no deletions were held; the next cycle propagates any the guard holds now");
+                    println!(
+                        "no deletions were held; the next cycle propagates any the guard holds now"
+                    );
                 } else {
-                    println!("{n} held deletion(s) confirmed; they go through in the cycle starting now");
+                    println!(
+                        "{n} held deletion(s) confirmed; they go through in the cycle starting now"
+                    );
                 }
             }
         }
@@ -118,7 +137,10 @@ fn execute(args: SyncArgs) -> Result<ExitCode> {
 async fn sync_now(proxy: &Sync1ClientProxy<'static>, no_wait: bool) -> Result<ExitCode> {
     let mut finished = proxy.receive_cycle_finished().await?;
     let mut progress = proxy.receive_progress().await?;
-    let want = proxy.sync_now().await.context("asking cirrus-syncd for a cycle")?;
+    let want = proxy
+        .sync_now()
+        .await
+        .context("asking cirrus-syncd for a cycle")?;
     if no_wait {
         println!("sync cycle {want} requested");
         return Ok(ExitCode::SUCCESS);
@@ -148,7 +170,10 @@ async fn sync_now(proxy: &Sync1ClientProxy<'static>, no_wait: bool) -> Result<Ex
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 fn ago(then_ms: i64, now_ms: i64) -> String {
@@ -186,17 +211,35 @@ fn describe_report(r: &ReportCounts) -> String {
     .filter(|(n, _)| *n > 0)
     .map(|(n, what)| format!("{n} {what}"))
     .collect();
-    if parts.is_empty() { "nothing to do".into() } else { parts.join(", ") }
+    if parts.is_empty() {
+        "nothing to do".into()
+    } else {
+        parts.join(", ")
+    }
 }
 
 fn describe_status(s: &SyncStatus, now: i64) -> String {
     let mut out = String::new();
-    let state = if s.detail.is_empty() { s.state.clone() } else { format!("{} ({})", s.state, s.detail) };
+    let state = if s.detail.is_empty() {
+        s.state.clone()
+    } else {
+        format!("{} ({})", s.state, s.detail)
+    };
     out += &format!("state:        {state}\n");
     if s.state == "syncing" {
-        out += &format!("progress:     {}/{} files, {}/{}\n", s.files_done, s.files_total, bytes(s.bytes_done), bytes(s.bytes_total));
+        out += &format!(
+            "progress:     {}/{} files, {}/{}\n",
+            s.files_done,
+            s.files_total,
+            bytes(s.bytes_done),
+            bytes(s.bytes_total)
+        );
     }
-    let last = if s.last_sync_ms > 0 { ago(s.last_sync_ms, now) } else { "never".into() };
+    let last = if s.last_sync_ms > 0 {
+        ago(s.last_sync_ms, now)
+    } else {
+        "never".into()
+    };
     out += &format!("last sync:    {last}\n");
     if s.cycles_finished > 0 {
         out += &format!("last cycle:   {}\n", describe_report(&s.last_report));
@@ -225,14 +268,24 @@ mod tests {
             last_sync_ms: 1_000_000,
             held_deletes: 80,
             errors: vec!["store error: denied".into()],
-            last_report: ReportCounts { uploaded: 2, held_deletes: 80, ..Default::default() },
+            last_report: ReportCounts {
+                uploaded: 2,
+                held_deletes: 80,
+                ..Default::default()
+            },
             cycles_finished: 3,
             ..Default::default()
         };
         let text = describe_status(&s, 1_000_000 + 125_000);
-        assert!(text.contains("state:        waiting (waiting for the charger"), "{text}");
+        assert!(
+            text.contains("state:        waiting (waiting for the charger"),
+            "{text}"
+        );
         assert!(text.contains("last sync:    2 min ago"), "{text}");
-        assert!(text.contains("last cycle:   2 uploaded, 80 deletion(s) held"), "{text}");
+        assert!(
+            text.contains("last cycle:   2 uploaded, 80 deletion(s) held"),
+            "{text}"
+        );
         assert!(text.contains("held deletes: 80"), "{text}");
         assert!(text.contains("error:        store error: denied"), "{text}");
         assert_eq!(describe_report(&ReportCounts::default()), "nothing to do");

@@ -8,8 +8,14 @@ mod common;
 use std::process::Command;
 
 fn cirrus(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_cirrus")).args(args).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+    let out = Command::new(env!("CARGO_BIN_EXE_cirrus"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
 }
 
 #[test]
@@ -21,9 +27,16 @@ fn verify_prints_what_apksigner_prints() {
         assert!(ok, "{name}: {ours}");
         let (_, theirs) = common::apksigner_verify(&f.apks[name]);
         let mut compared = 0;
-        for line in ours.lines().filter(|l| l.starts_with("Verified using") || l.starts_with("Signer #") || l.starts_with("Number of")) {
+        for line in ours.lines().filter(|l| {
+            l.starts_with("Verified using")
+                || l.starts_with("Signer #")
+                || l.starts_with("Number of")
+        }) {
             let (k, v) = line.split_once(": ").unwrap();
-            let theirs_v = theirs.iter().find(|(tk, _)| tk == k).map(|(_, tv)| tv.as_str());
+            let theirs_v = theirs
+                .iter()
+                .find(|(tk, _)| tk == k)
+                .map(|(_, tv)| tv.as_str());
             assert_eq!(Some(v), theirs_v, "{name}: {k}");
             compared += 1;
         }
@@ -41,7 +54,10 @@ fn verify_fails_on_a_tampered_apk() {
     std::fs::write(&bad, &data).unwrap();
     let (ok, out) = cirrus(&["apk", "verify", bad.to_str().unwrap()]);
     assert!(!ok);
-    assert!(out.contains("DOES NOT VERIFY") && out.contains("ERROR:"), "{out}");
+    assert!(
+        out.contains("DOES NOT VERIFY") && out.contains("ERROR:"),
+        "{out}"
+    );
     let (ok, out) = cirrus(&["apk", "verify", "/nonexistent.apk"]);
     assert!(!ok && out.contains("/nonexistent.apk"), "{out}");
 }
@@ -53,14 +69,30 @@ fn info_shows_badging_facts() {
     let (ok, ours) = cirrus(&["apk", "info", apk.to_str().unwrap()]);
     assert!(ok, "{ours}");
     let badging = common::aapt_badging(apk);
-    for prefix in ["sdkVersion:", "targetSdkVersion:", "application-label", "application-icon-", "locales:", "densities:"] {
+    for prefix in [
+        "sdkVersion:",
+        "targetSdkVersion:",
+        "application-label",
+        "application-icon-",
+        "locales:",
+        "densities:",
+    ] {
         let theirs: Vec<&str> = badging.lines().filter(|l| l.starts_with(prefix)).collect();
         let mine: Vec<&str> = ours.lines().filter(|l| l.starts_with(prefix)).collect();
         assert!(!theirs.is_empty(), "{prefix}");
         assert_eq!(mine, theirs, "{prefix}");
     }
-    assert!(ours.contains("uses-permission: name='android.permission.CAMERA' cirrus='camera'"), "{ours}");
-    assert!(ours.contains("launchable-activity: name='org.cirrus.hello.Main'  label='Hello'"), "{ours}");
+    assert!(
+        ours.contains("uses-permission: name='android.permission.CAMERA' cirrus='camera'"),
+        "{ours}"
+    );
+    assert!(
+        ours.contains("launchable-activity: name='org.cirrus.hello.Main'  label='Hello'"),
+        "{ours}"
+    );
     assert!(ours.contains("native-code: 'arm64-v8a' 'x86_64'"), "{ours}");
-    assert!(ours.contains("package: name='org.cirrus.hello' versionCode='42' versionName='1.2.3'"), "{ours}");
+    assert!(
+        ours.contains("package: name='org.cirrus.hello' versionCode='42' versionName='1.2.3'"),
+        "{ours}"
+    );
 }

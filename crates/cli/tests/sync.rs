@@ -24,18 +24,32 @@ impl Drop for Killed {
 /// run (`cargo xtask test`) or with `cargo test -p cirrus-cli -p cirrus-syncd`.
 fn daemon_binary() -> PathBuf {
     let bin = Path::new(env!("CARGO_BIN_EXE_cirrus")).with_file_name("cirrus-syncd");
-    assert!(bin.exists(), "{} is not built: run `cargo build -p cirrus-syncd` (cargo xtask test builds it)", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is not built: run `cargo build -p cirrus-syncd` (cargo xtask test builds it)",
+        bin.display()
+    );
     bin
 }
 
 fn cirrus(bus: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cirrus")).arg("sync").arg("--bus-address").arg(bus).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_cirrus"))
+        .arg("sync")
+        .arg("--bus-address")
+        .arg(bus)
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn ok(bus: &str, args: &[&str]) -> String {
     let out = cirrus(bus, args);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "cirrus sync {args:?}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "cirrus sync {args:?}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     stdout
 }
 
@@ -47,7 +61,11 @@ fn wait_for(bus: &str, what: &str) -> String {
         if out.status.success() && text.contains(what) {
             return text;
         }
-        assert!(Instant::now() < deadline, "status never showed {what:?}: {text}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            Instant::now() < deadline,
+            "status never showed {what:?}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -86,14 +104,24 @@ fn status_now_pause_resume_conflicts_through_the_cli() {
         std::thread::sleep(Duration::from_millis(10));
     }
     let _daemon = Killed(
-        Command::new(daemon_binary()).arg("--config").arg(&config).arg("--bus-address").arg(&bus).stdout(Stdio::null()).spawn().unwrap(),
+        Command::new(daemon_binary())
+            .arg("--config")
+            .arg(&config)
+            .arg("--bus-address")
+            .arg(&bus)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
     );
 
     let text = wait_for(&bus, "last cycle:");
     assert!(text.contains("state:        idle"), "{text}");
     let now = ok(&bus, &["now"]);
     assert!(now.contains("sync done"), "{now}");
-    assert_eq!(std::fs::read(cloud.join("Documents/plan.txt")).unwrap(), b"v1");
+    assert_eq!(
+        std::fs::read(cloud.join("Documents/plan.txt")).unwrap(),
+        b"v1"
+    );
     let json: serde_json::Value = serde_json::from_str(&ok(&bus, &["status", "--json"])).unwrap();
     assert_eq!(json["state"], "idle");
     assert_eq!(json["paused"], false);
@@ -104,11 +132,19 @@ fn status_now_pause_resume_conflicts_through_the_cli() {
     std::fs::write(root.join("Documents/plan.txt"), b"edited here").unwrap();
     let refused = cirrus(&bus, &["now"]);
     assert!(!refused.status.success());
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("paused"), "{}", String::from_utf8_lossy(&refused.stderr));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("paused"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
 
     // Another device edits the same file meanwhile.
     let other = t.path().join("other");
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let b = Engine::open(
         EngineConfig::new(other.join("user"), other.join("state")),
         ObjectStore::Local(Arc::new(LocalStore::new(&cloud).unwrap())),
@@ -122,18 +158,34 @@ fn status_now_pause_resume_conflicts_through_the_cli() {
     let now = ok(&bus, &["now"]);
     assert!(now.contains("sync done"), "{now}");
     let conflicts = ok(&bus, &["conflicts"]);
-    assert!(conflicts.contains("Documents/plan.txt\n    other version kept as Documents/plan.sync-conflict-"), "{conflicts}");
-    let list: serde_json::Value = serde_json::from_str(&ok(&bus, &["conflicts", "--json"])).unwrap();
+    assert!(
+        conflicts.contains(
+            "Documents/plan.txt\n    other version kept as Documents/plan.sync-conflict-"
+        ),
+        "{conflicts}"
+    );
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(&bus, &["conflicts", "--json"])).unwrap();
     let copy = list[0]["copy"].as_str().unwrap().to_owned();
     assert_eq!(std::fs::read(root.join(&copy)).unwrap(), b"edited here");
-    assert_eq!(std::fs::read(root.join("Documents/plan.txt")).unwrap(), b"edited there");
+    assert_eq!(
+        std::fs::read(root.join("Documents/plan.txt")).unwrap(),
+        b"edited there"
+    );
     assert_eq!(std::fs::read(cloud.join(&copy)).unwrap(), b"edited here");
 }
 
 #[test]
 fn a_missing_daemon_is_reported_clearly() {
     let t = tempfile::tempdir().unwrap();
-    let out = cirrus(&format!("unix:path={}", t.path().join("nothing").display()), &["status"]);
+    let out = cirrus(
+        &format!("unix:path={}", t.path().join("nothing").display()),
+        &["status"],
+    );
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).starts_with("cirrus sync: connecting to unix:path="), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).starts_with("cirrus sync: connecting to unix:path="),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

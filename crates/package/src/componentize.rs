@@ -39,13 +39,28 @@ pub fn componentize(module: &[u8]) -> Result<Vec<u8>, ComponentizeError> {
         return Err(ComponentizeError::NotAModule);
     }
     let mut resolve = wit_parser::Resolve::default();
-    let pkg = resolve.push_str("cirrus-app.wit", APP_WIT).map_err(|e| ComponentizeError::World(wrap(e)))?;
-    let world = resolve.select_world(&[pkg], Some("app")).map_err(|e| ComponentizeError::World(wrap(e)))?;
+    let pkg = resolve
+        .push_str("cirrus-app.wit", APP_WIT)
+        .map_err(|e| ComponentizeError::World(wrap(e)))?;
+    let world = resolve
+        .select_world(&[pkg], Some("app"))
+        .map_err(|e| ComponentizeError::World(wrap(e)))?;
     let mut bytes = module.to_vec();
-    wit_component::embed_component_metadata(&mut bytes, &resolve, world, wit_component::StringEncoding::UTF8).map_err(|e| ComponentizeError::Encode(wrap(e)))?;
+    wit_component::embed_component_metadata(
+        &mut bytes,
+        &resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+    )
+    .map_err(|e| ComponentizeError::Encode(wrap(e)))?;
     wit_component::ComponentEncoder::default()
         .module(&bytes)
-        .and_then(|e| e.validate(true).adapter(wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME, wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER))
+        .and_then(|e| {
+            e.validate(true).adapter(
+                wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME,
+                wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
+            )
+        })
         .and_then(|mut e| e.encode())
         .map_err(|e| ComponentizeError::Encode(wrap(e)))
 }

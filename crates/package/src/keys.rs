@@ -16,7 +16,9 @@ const PUBLIC_PREFIX: &str = "cirrus-ed25519-public:";
 /// Why a key could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("not a Cirrus {0} key: expected one line starting with `{1}` (make one with `cirrus keys generate`)")]
+    #[error(
+        "not a Cirrus {0} key: expected one line starting with `{1}` (make one with `cirrus keys generate`)"
+    )]
     WrongFormat(&'static str, &'static str),
     #[error("the key's base64 is damaged: {0}")]
     Base64(#[from] base64::DecodeError),
@@ -42,9 +44,15 @@ impl DeveloperKey {
     }
 
     pub fn parse(text: &str) -> Result<DeveloperKey, KeyError> {
-        let b64 = text.trim().strip_prefix(SECRET_PREFIX).ok_or(KeyError::WrongFormat("secret", SECRET_PREFIX))?;
+        let b64 = text
+            .trim()
+            .strip_prefix(SECRET_PREFIX)
+            .ok_or(KeyError::WrongFormat("secret", SECRET_PREFIX))?;
         let bytes = BASE64.decode(b64)?;
-        let seed: [u8; 32] = bytes.as_slice().try_into().map_err(|_| KeyError::Length(bytes.len()))?;
+        let seed: [u8; 32] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| KeyError::Length(bytes.len()))?;
         Ok(DeveloperKey::from_seed(seed))
     }
 
@@ -74,8 +82,12 @@ pub struct PublisherKey(pub(crate) VerifyingKey);
 
 impl PublisherKey {
     pub fn from_bytes(bytes: &[u8]) -> Result<PublisherKey, KeyError> {
-        let arr: [u8; 32] = bytes.try_into().map_err(|_| KeyError::Length(bytes.len()))?;
-        VerifyingKey::from_bytes(&arr).map(PublisherKey).map_err(|_| KeyError::NotAPoint)
+        let arr: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| KeyError::Length(bytes.len()))?;
+        VerifyingKey::from_bytes(&arr)
+            .map(PublisherKey)
+            .map_err(|_| KeyError::NotAPoint)
     }
 
     /// Parses either the `cirrus-ed25519-public:` line or bare base64.
@@ -96,7 +108,11 @@ impl PublisherKey {
     /// Short, stable name for humans: the first 8 bytes of SHA-256(key) as `ab12:cd34:…`.
     pub fn fingerprint(&self) -> String {
         let digest = Sha256::digest(self.0.as_bytes());
-        digest[..8].chunks(2).map(hex::encode).collect::<Vec<_>>().join(":")
+        digest[..8]
+            .chunks(2)
+            .map(hex::encode)
+            .collect::<Vec<_>>()
+            .join(":")
     }
 }
 
@@ -129,8 +145,17 @@ mod tests {
 
     #[test]
     fn bad_keys_are_refused() {
-        assert!(matches!(DeveloperKey::parse("hello"), Err(KeyError::WrongFormat(..))));
-        assert!(matches!(DeveloperKey::parse("cirrus-ed25519-secret:AAAA"), Err(KeyError::Length(3))));
-        assert!(matches!(DeveloperKey::parse("cirrus-ed25519-secret:!!"), Err(KeyError::Base64(_))));
+        assert!(matches!(
+            DeveloperKey::parse("hello"),
+            Err(KeyError::WrongFormat(..))
+        ));
+        assert!(matches!(
+            DeveloperKey::parse("cirrus-ed25519-secret:AAAA"),
+            Err(KeyError::Length(3))
+        ));
+        assert!(matches!(
+            DeveloperKey::parse("cirrus-ed25519-secret:!!"),
+            Err(KeyError::Base64(_))
+        ));
     }
 }

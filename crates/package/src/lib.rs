@@ -11,11 +11,13 @@ mod keys;
 mod manifest;
 
 pub use archive::{
-    Limits, MANIFEST_ENTRY, PackageContents, PackageError, SIGNATURE_ENTRY, UpdateError, VerifiedPackage, check_update, verify, verify_with, write_zip,
+    Limits, MANIFEST_ENTRY, PackageContents, PackageError, SIGNATURE_ENTRY, UpdateError,
+    VerifiedPackage, check_update, verify, verify_with, write_zip,
 };
 pub use keys::{DeveloperKey, KeyError, PublisherKey};
 pub use manifest::{
-    AppKind, BackgroundWork, Display, Icon, IntentFilter, MAX_MANIFEST_BYTES, Manifest, ManifestError, Orientation, Permission, Version, valid_app_id, valid_entry_path,
+    AppKind, BackgroundWork, Display, Icon, IntentFilter, MAX_MANIFEST_BYTES, Manifest,
+    ManifestError, Orientation, Permission, Version, valid_app_id, valid_entry_path,
 };
 
 #[cfg(feature = "componentize")]

@@ -20,11 +20,17 @@ pub enum ManifestError {
     #[error("manifest.webmanifest is {0} bytes; the limit is {MAX_MANIFEST_BYTES}")]
     TooLarge(usize),
     #[error("manifest field `{field}`: {message}")]
-    Invalid { field: &'static str, message: String },
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
 }
 
 fn invalid(field: &'static str, message: impl Into<String>) -> ManifestError {
-    ManifestError::Invalid { field, message: message.into() }
+    ManifestError::Invalid {
+        field,
+        message: message.into(),
+    }
 }
 
 /// The whole manifest: W3C members plus `cirrus`.
@@ -93,7 +99,13 @@ impl Icon {
         let Some(sizes) = &self.sizes else { return 0 };
         sizes
             .split_whitespace()
-            .filter_map(|s| if s.eq_ignore_ascii_case("any") { Some(1024) } else { s.split_once(['x', 'X']).and_then(|(w, _)| w.parse().ok()) })
+            .filter_map(|s| {
+                if s.eq_ignore_ascii_case("any") {
+                    Some(1024)
+                } else {
+                    s.split_once(['x', 'X']).and_then(|(w, _)| w.parse().ok())
+                }
+            })
             .max()
             .unwrap_or(0)
     }
@@ -153,7 +165,13 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 5] = [Permission::Network, Permission::Notifications, Permission::Background, Permission::UserFiles, Permission::LaunchIntents];
+    pub const ALL: [Permission; 5] = [
+        Permission::Network,
+        Permission::Notifications,
+        Permission::Background,
+        Permission::UserFiles,
+        Permission::LaunchIntents,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -202,12 +220,16 @@ impl Version {
     pub fn parse(text: &str) -> Result<Version, String> {
         let parts: Vec<&str> = text.split('.').collect();
         if parts.is_empty() || parts.len() > 4 {
-            return Err(format!("`{text}` is not a version: use 1 to 4 numbers separated by dots, e.g. 1.2.0"));
+            return Err(format!(
+                "`{text}` is not a version: use 1 to 4 numbers separated by dots, e.g. 1.2.0"
+            ));
         }
         let mut numbers = Vec::with_capacity(parts.len());
         for part in parts {
             if part.is_empty() || part.len() > 9 || !part.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(format!("`{text}` is not a version: use 1 to 4 numbers separated by dots, e.g. 1.2.0"));
+                return Err(format!(
+                    "`{text}` is not a version: use 1 to 4 numbers separated by dots, e.g. 1.2.0"
+                ));
             }
             numbers.push(part.parse::<u32>().map_err(|e| format!("`{text}`: {e}"))?);
         }
@@ -221,7 +243,10 @@ impl Version {
 
 impl Ord for Version {
     fn cmp(&self, other: &Self) -> Ordering {
-        (0..4).map(|i| self.component(i).cmp(&other.component(i))).find(|o| o.is_ne()).unwrap_or(Ordering::Equal)
+        (0..4)
+            .map(|i| self.component(i).cmp(&other.component(i)))
+            .find(|o| o.is_ne())
+            .unwrap_or(Ordering::Equal)
     }
 }
 
@@ -259,7 +284,8 @@ pub fn valid_app_id(id: &str) -> bool {
         && labels.len() >= 2
         && labels.iter().all(|l| {
             l.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
-                && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
         })
 }
 
@@ -297,43 +323,80 @@ impl Manifest {
         if self.name.trim().is_empty() || self.name.len() > 128 {
             return Err(invalid("name", "must be 1 to 128 bytes"));
         }
-        if self.short_name.as_ref().is_some_and(|s| s.trim().is_empty() || s.len() > 64) {
+        if self
+            .short_name
+            .as_ref()
+            .is_some_and(|s| s.trim().is_empty() || s.len() > 64)
+        {
             return Err(invalid("short_name", "must be 1 to 64 bytes"));
         }
         if self.description.as_ref().is_some_and(|s| s.len() > 4096) {
             return Err(invalid("description", "must be at most 4096 bytes"));
         }
-        for (field, color) in [("theme_color", &self.theme_color), ("background_color", &self.background_color)] {
+        for (field, color) in [
+            ("theme_color", &self.theme_color),
+            ("background_color", &self.background_color),
+        ] {
             if let Some(color) = color
                 && !valid_color(color)
             {
-                return Err(invalid(field, format!("`{color}` is not a #rgb/#rrggbb colour")));
+                return Err(invalid(
+                    field,
+                    format!("`{color}` is not a #rgb/#rrggbb colour"),
+                ));
             }
         }
-        if self.icons.len() > MAX_LIST || c.permissions.len() > MAX_LIST || c.intents.len() > MAX_LIST {
-            return Err(invalid("icons/permissions/intents", format!("at most {MAX_LIST} entries each")));
+        if self.icons.len() > MAX_LIST
+            || c.permissions.len() > MAX_LIST
+            || c.intents.len() > MAX_LIST
+        {
+            return Err(invalid(
+                "icons/permissions/intents",
+                format!("at most {MAX_LIST} entries each"),
+            ));
         }
         for icon in &self.icons {
             if !valid_entry_path(&icon.src) {
-                return Err(invalid("icons", format!("`{}` is not a relative path inside the package", icon.src)));
+                return Err(invalid(
+                    "icons",
+                    format!("`{}` is not a relative path inside the package", icon.src),
+                ));
             }
         }
         if !valid_app_id(&c.id) {
-            return Err(invalid("cirrus.id", format!("`{}` is not an app id: use reverse-domain lowercase labels, e.g. org.example.notes", c.id)));
+            return Err(invalid(
+                "cirrus.id",
+                format!(
+                    "`{}` is not an app id: use reverse-domain lowercase labels, e.g. org.example.notes",
+                    c.id
+                ),
+            ));
         }
         match c.kind {
             AppKind::Wasm => {
                 if !valid_entry_path(self.component_path()) {
-                    return Err(invalid("cirrus.component", format!("`{}` is not a relative path inside the package", self.component_path())));
+                    return Err(invalid(
+                        "cirrus.component",
+                        format!(
+                            "`{}` is not a relative path inside the package",
+                            self.component_path()
+                        ),
+                    ));
                 }
             }
             AppKind::Web => {
                 if c.component.is_some() {
-                    return Err(invalid("cirrus.component", "only wasm apps have a component"));
+                    return Err(invalid(
+                        "cirrus.component",
+                        "only wasm apps have a component",
+                    ));
                 }
                 let start = self.start_url.as_deref().unwrap_or("index.html");
                 if !valid_entry_path(start.split(['?', '#']).next().unwrap_or("")) {
-                    return Err(invalid("start_url", format!("`{start}` must be a relative path inside the package")));
+                    return Err(invalid(
+                        "start_url",
+                        format!("`{start}` must be a relative path inside the package"),
+                    ));
                 }
             }
         }
@@ -345,18 +408,36 @@ impl Manifest {
         }
         if let Some(bg) = &c.background {
             if !c.permissions.contains(&Permission::Background) {
-                return Err(invalid("cirrus.background", "background work needs the `background` permission"));
+                return Err(invalid(
+                    "cirrus.background",
+                    "background work needs the `background` permission",
+                ));
             }
             if bg.periodic_minutes.is_some_and(|m| m < 15) {
-                return Err(invalid("cirrus.background.periodic_minutes", "must be at least 15"));
+                return Err(invalid(
+                    "cirrus.background.periodic_minutes",
+                    "must be at least 15",
+                ));
             }
         }
         for intent in &c.intents {
-            if intent.action.is_empty() || intent.action.len() > 128 || !intent.action.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
-                return Err(invalid("cirrus.intents.action", format!("`{}` is not an action name", intent.action)));
+            if intent.action.is_empty()
+                || intent.action.len() > 128
+                || !intent
+                    .action
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            {
+                return Err(invalid(
+                    "cirrus.intents.action",
+                    format!("`{}` is not an action name", intent.action),
+                ));
             }
             if intent.mime_types.len() > MAX_LIST || intent.schemes.len() > MAX_LIST {
-                return Err(invalid("cirrus.intents", format!("at most {MAX_LIST} types and schemes")));
+                return Err(invalid(
+                    "cirrus.intents",
+                    format!("at most {MAX_LIST} types and schemes"),
+                ));
             }
         }
         Ok(())
@@ -376,7 +457,10 @@ impl Manifest {
     pub fn best_icon(&self) -> Option<&Icon> {
         self.icons
             .iter()
-            .filter(|i| i.mime_type.as_deref().is_none_or(|t| t == "image/png") && i.src.to_ascii_lowercase().ends_with(".png"))
+            .filter(|i| {
+                i.mime_type.as_deref().is_none_or(|t| t == "image/png")
+                    && i.src.to_ascii_lowercase().ends_with(".png")
+            })
             .max_by_key(|i| i.largest_size())
     }
 }
@@ -417,12 +501,24 @@ mod tests {
             ("/cirrus/id", "../../etc".into(), "cirrus.id"),
             ("/cirrus/version", "1.x".into(), "not a version"),
             ("/cirrus/kind", "android".into(), "unknown variant"),
-            ("/cirrus/permissions", serde_json::json!(["camera"]), "unknown variant"),
-            ("/cirrus/permissions", serde_json::json!(["network", "network"]), "twice"),
+            (
+                "/cirrus/permissions",
+                serde_json::json!(["camera"]),
+                "unknown variant",
+            ),
+            (
+                "/cirrus/permissions",
+                serde_json::json!(["network", "network"]),
+                "twice",
+            ),
             ("/cirrus/component", "../x.wasm".into(), "cirrus.component"),
             ("/icons/0/src", "/etc/passwd".into(), "icons"),
             ("/theme_color", "red".into(), "theme_color"),
-            ("/cirrus/background/periodic_minutes", 1.into(), "at least 15"),
+            (
+                "/cirrus/background/periodic_minutes",
+                1.into(),
+                "at least 15",
+            ),
         ];
         for (pointer, value, expect) in cases {
             let mut v = sample();
@@ -432,7 +528,10 @@ mod tests {
                 obj.insert(pointer.trim_start_matches("/cirrus/").into(), value);
             }
             let err = parse(&v).err().map(|e| e.to_string()).unwrap_or_default();
-            assert!(err.contains(expect), "{pointer}: expected error containing `{expect}`, got `{err}`");
+            assert!(
+                err.contains(expect),
+                "{pointer}: expected error containing `{expect}`, got `{err}`"
+            );
         }
     }
 
@@ -460,7 +559,9 @@ mod tests {
         for ok in ["app.wasm", "icons/a.png", "a/b/c.txt"] {
             assert!(valid_entry_path(ok), "{ok}");
         }
-        for bad in ["", "/abs", "a/../b", "..", "a\\b", "a//b", "dir/", "c:x", "a/./b"] {
+        for bad in [
+            "", "/abs", "a/../b", "..", "a\\b", "a//b", "dir/", "c:x", "a/./b",
+        ] {
             assert!(!valid_entry_path(bad), "{bad}");
         }
     }

@@ -42,12 +42,26 @@ impl LauncherLayout {
         let columns = theme::LAUNCHER_COLUMNS.max(1);
         let cell_width = (area.width / columns).max(1);
         let cell_height = dp(theme::LAUNCHER_CELL_HEIGHT_DP).max(1);
-        let usable = area.height.saturating_sub(dp(theme::LAUNCHER_TOP_DP) + dp(theme::LAUNCHER_BOTTOM_DP));
+        let usable = area
+            .height
+            .saturating_sub(dp(theme::LAUNCHER_TOP_DP) + dp(theme::LAUNCHER_BOTTOM_DP));
         let rows = (usable / cell_height).max(1);
-        let icon_size = dp(theme::LAUNCHER_ICON_DP).min(cell_width.saturating_sub(dp(8.0))).max(1);
+        let icon_size = dp(theme::LAUNCHER_ICON_DP)
+            .min(cell_width.saturating_sub(dp(8.0)))
+            .max(1);
         let grid_x = area.x + ((area.width - cell_width * columns) / 2) as i32;
         let grid_y = area.y + dp(theme::LAUNCHER_TOP_DP) as i32;
-        Self { area, columns, rows, cell_width, cell_height, icon_size, grid_x, grid_y, scale }
+        Self {
+            area,
+            columns,
+            rows,
+            cell_width,
+            cell_height,
+            icon_size,
+            grid_x,
+            grid_y,
+            scale,
+        }
     }
 
     /// Apps on one page.
@@ -64,14 +78,24 @@ impl LauncherLayout {
     pub fn cell(&self, slot: usize) -> IRect {
         let col = (slot as u32) % self.columns;
         let row = (slot as u32) / self.columns;
-        IRect::new(self.grid_x + (col * self.cell_width) as i32, self.grid_y + (row * self.cell_height) as i32, self.cell_width, self.cell_height)
+        IRect::new(
+            self.grid_x + (col * self.cell_width) as i32,
+            self.grid_y + (row * self.cell_height) as i32,
+            self.cell_width,
+            self.cell_height,
+        )
     }
 
     /// Where the icon of a cell is drawn.
     pub fn icon_rect(&self, slot: usize) -> IRect {
         let cell = self.cell(slot);
         let top = (4.0 * self.scale).round() as i32;
-        IRect::new(cell.x + ((cell.width - self.icon_size) / 2) as i32, cell.y + top, self.icon_size, self.icon_size)
+        IRect::new(
+            cell.x + ((cell.width - self.icon_size) / 2) as i32,
+            cell.y + top,
+            self.icon_size,
+            self.icon_size,
+        )
     }
 
     /// Where the label of a cell is drawn.
@@ -79,7 +103,12 @@ impl LauncherLayout {
         let cell = self.cell(slot);
         let icon = self.icon_rect(slot);
         let y = icon.bottom() + (6.0 * self.scale).round() as i32;
-        IRect::new(cell.x + (2.0 * self.scale) as i32, y, cell.width.saturating_sub((4.0 * self.scale) as u32), (theme::LAUNCHER_LABEL_DP * 1.6 * self.scale).round() as u32)
+        IRect::new(
+            cell.x + (2.0 * self.scale) as i32,
+            y,
+            cell.width.saturating_sub((4.0 * self.scale) as u32),
+            (theme::LAUNCHER_LABEL_DP * 1.6 * self.scale).round() as u32,
+        )
     }
 
     /// The slot on a page under the screen point (`x`, `y`), if it is an occupied cell's icon or label.
@@ -118,17 +147,42 @@ fn rounded_rect(rect: Rect, radius: f32) -> Option<tiny_skia::Path> {
 /// label's first letter.
 pub fn lettered_tile(label: &str, size: u32, text: &mut TextRenderer) -> Option<Pixmap> {
     let mut pixmap = Pixmap::new(size.max(1), size.max(1))?;
-    let hash = label.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ b as u32).wrapping_mul(0x0100_0193));
+    let hash = label.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ b as u32).wrapping_mul(0x0100_0193)
+    });
     let hue = (hash % 360) as f32;
     let [r, g, b] = hsl_to_rgb(hue, 0.55, 0.45);
     let mut paint = Paint::default();
     paint.set_color_rgba8(r, g, b, 0xff);
     paint.anti_alias = true;
-    let path = rounded_rect(Rect::from_xywh(0.0, 0.0, size as f32, size as f32)?, size as f32 * 0.22)?;
-    pixmap.fill_path(&path, &paint, FillRule::Winding, Transform::identity(), None);
-    let letter: String = label.chars().find(|c| c.is_alphanumeric()).map(|c| c.to_uppercase().collect()).unwrap_or_else(|| "?".into());
-    let style = TextStyle { size_px: size as f32 * 0.5, color: [0xff, 0xff, 0xff], bold: true };
-    text.draw_line(&mut pixmap, &letter, &style, IRect::new(0, 0, size, size), HAlign::Center);
+    let path = rounded_rect(
+        Rect::from_xywh(0.0, 0.0, size as f32, size as f32)?,
+        size as f32 * 0.22,
+    )?;
+    pixmap.fill_path(
+        &path,
+        &paint,
+        FillRule::Winding,
+        Transform::identity(),
+        None,
+    );
+    let letter: String = label
+        .chars()
+        .find(|c| c.is_alphanumeric())
+        .map(|c| c.to_uppercase().collect())
+        .unwrap_or_else(|| "?".into());
+    let style = TextStyle {
+        size_px: size as f32 * 0.5,
+        color: [0xff, 0xff, 0xff],
+        bold: true,
+    };
+    text.draw_line(
+        &mut pixmap,
+        &letter,
+        &style,
+        IRect::new(0, 0, size, size),
+        HAlign::Center,
+    );
     Some(pixmap)
 }
 
@@ -145,21 +199,44 @@ fn hsl_to_rgb(h: f32, s: f32, l: f32) -> [u8; 3] {
         _ => (c, 0.0, x),
     };
     let m = l - c / 2.0;
-    [((r + m) * 255.0).round() as u8, ((g + m) * 255.0).round() as u8, ((b + m) * 255.0).round() as u8]
+    [
+        ((r + m) * 255.0).round() as u8,
+        ((g + m) * 255.0).round() as u8,
+        ((b + m) * 255.0).round() as u8,
+    ]
 }
 
 /// Draws page `page` of the launcher into `pixmap`, which covers `layout.area` (so screen point
 /// (x, y) is pixmap point (x - area.x, y - area.y)). The pixmap should start transparent.
-pub fn draw_launcher(pixmap: &mut Pixmap, layout: &LauncherLayout, items: &[LauncherItem], page: usize, text: &mut TextRenderer) {
+pub fn draw_launcher(
+    pixmap: &mut Pixmap,
+    layout: &LauncherLayout,
+    items: &[LauncherItem],
+    page: usize,
+    text: &mut TextRenderer,
+) {
     let per_page = layout.per_page();
     let pages = layout.pages(items.len());
     let page = page.min(pages - 1);
     let dx = -layout.area.x;
     let dy = -layout.area.y;
-    let label_style = TextStyle { size_px: theme::LAUNCHER_LABEL_DP * layout.scale, color: theme::LAUNCHER_LABEL, bold: false };
-    let shadow_style = TextStyle { color: [0x05, 0x0a, 0x14], ..label_style };
-    let shift = |r: IRect, ox: i32, oy: i32| IRect::new(r.x + dx + ox, r.y + dy + oy, r.width, r.height);
-    for (slot, item) in items.iter().skip(page * per_page).take(per_page).enumerate() {
+    let label_style = TextStyle {
+        size_px: theme::LAUNCHER_LABEL_DP * layout.scale,
+        color: theme::LAUNCHER_LABEL,
+        bold: false,
+    };
+    let shadow_style = TextStyle {
+        color: [0x05, 0x0a, 0x14],
+        ..label_style
+    };
+    let shift =
+        |r: IRect, ox: i32, oy: i32| IRect::new(r.x + dx + ox, r.y + dy + oy, r.width, r.height);
+    for (slot, item) in items
+        .iter()
+        .skip(page * per_page)
+        .take(per_page)
+        .enumerate()
+    {
         let icon_rect = layout.icon_rect(slot);
         let icon = match &item.icon {
             Some(icon) => Some(icon.clone()),
@@ -169,15 +246,39 @@ pub fn draw_launcher(pixmap: &mut Pixmap, layout: &LauncherLayout, items: &[Laun
             let sx = icon_rect.width as f32 / icon.width().max(1) as f32;
             let sy = icon_rect.height as f32 / icon.height().max(1) as f32;
             let s = sx.min(sy);
-            let ox = (icon_rect.x + dx) as f32 + (icon_rect.width as f32 - icon.width() as f32 * s) / 2.0;
-            let oy = (icon_rect.y + dy) as f32 + (icon_rect.height as f32 - icon.height() as f32 * s) / 2.0;
-            let paint = PixmapPaint { quality: tiny_skia::FilterQuality::Bicubic, ..PixmapPaint::default() };
-            pixmap.draw_pixmap(0, 0, icon.as_ref(), &paint, Transform::from_row(s, 0.0, 0.0, s, ox, oy), None);
+            let ox = (icon_rect.x + dx) as f32
+                + (icon_rect.width as f32 - icon.width() as f32 * s) / 2.0;
+            let oy = (icon_rect.y + dy) as f32
+                + (icon_rect.height as f32 - icon.height() as f32 * s) / 2.0;
+            let paint = PixmapPaint {
+                quality: tiny_skia::FilterQuality::Bicubic,
+                ..PixmapPaint::default()
+            };
+            pixmap.draw_pixmap(
+                0,
+                0,
+                icon.as_ref(),
+                &paint,
+                Transform::from_row(s, 0.0, 0.0, s, ox, oy),
+                None,
+            );
         }
         let label_rect = layout.label_rect(slot);
         let shadow = (layout.scale).round().max(1.0) as i32;
-        text.draw_line(pixmap, &item.label, &shadow_style, shift(label_rect, shadow, shadow), HAlign::Center);
-        text.draw_line(pixmap, &item.label, &label_style, shift(label_rect, 0, 0), HAlign::Center);
+        text.draw_line(
+            pixmap,
+            &item.label,
+            &shadow_style,
+            shift(label_rect, shadow, shadow),
+            HAlign::Center,
+        );
+        text.draw_line(
+            pixmap,
+            &item.label,
+            &label_style,
+            shift(label_rect, 0, 0),
+            HAlign::Center,
+        );
     }
     if pages > 1 {
         let radius = 3.5 * layout.scale;
@@ -188,10 +289,20 @@ pub fn draw_launcher(pixmap: &mut Pixmap, layout: &LauncherLayout, items: &[Laun
         for i in 0..pages {
             let mut paint = Paint::default();
             paint.anti_alias = true;
-            let [r, g, b] = if i == page { theme::PAGE_DOT_CURRENT } else { theme::PAGE_DOT_OTHER };
+            let [r, g, b] = if i == page {
+                theme::PAGE_DOT_CURRENT
+            } else {
+                theme::PAGE_DOT_OTHER
+            };
             paint.set_color_rgba8(r, g, b, 0xff);
             if let Some(circle) = PathBuilder::from_circle(cx0 + gap * i as f32, cy, radius) {
-                pixmap.fill_path(&circle, &paint, FillRule::Winding, Transform::identity(), None);
+                pixmap.fill_path(
+                    &circle,
+                    &paint,
+                    FillRule::Winding,
+                    Transform::identity(),
+                    None,
+                );
             }
         }
     }
@@ -220,7 +331,10 @@ mod tests {
     fn hit_testing_finds_the_cell_and_ignores_empty_ones() {
         let l = layout();
         let icon = l.icon_rect(5);
-        let (x, y) = (icon.x + icon.width as i32 / 2, icon.y + icon.height as i32 / 2);
+        let (x, y) = (
+            icon.x + icon.width as i32 / 2,
+            icon.y + icon.height as i32 / 2,
+        );
         assert_eq!(l.hit(x, y, 8), Some(5));
         assert_eq!(l.hit(x, y, 5), None, "an empty cell was hit");
         assert_eq!(l.hit(l.area.x + 1, l.area.bottom() - 1, 40), None);
@@ -238,16 +352,45 @@ mod tests {
     fn draws_icons_and_labels_where_the_layout_says() {
         let l = layout();
         let mut text = TextRenderer::new();
-        let mut pixmap = Pixmap::new(l.area.width, l.area.height).unwrap_or_else(|| panic!("pixmap"));
-        let items = vec![LauncherItem { label: "Terminal".into(), icon: None }, LauncherItem { label: "Notes".into(), icon: None }];
+        let mut pixmap =
+            Pixmap::new(l.area.width, l.area.height).unwrap_or_else(|| panic!("pixmap"));
+        let items = vec![
+            LauncherItem {
+                label: "Terminal".into(),
+                icon: None,
+            },
+            LauncherItem {
+                label: "Notes".into(),
+                icon: None,
+            },
+        ];
         draw_launcher(&mut pixmap, &l, &items, 0, &mut text);
-        let alpha_at = |x: i32, y: i32| pixmap.pixel((x - l.area.x) as u32, (y - l.area.y) as u32).map(|p| p.alpha()).unwrap_or(0);
+        let alpha_at = |x: i32, y: i32| {
+            pixmap
+                .pixel((x - l.area.x) as u32, (y - l.area.y) as u32)
+                .map(|p| p.alpha())
+                .unwrap_or(0)
+        };
         for slot in 0..2 {
             let icon = l.icon_rect(slot);
-            assert_eq!(alpha_at(icon.x + icon.width as i32 / 2, icon.y + icon.height as i32 / 2), 255, "icon {slot} not drawn");
+            assert_eq!(
+                alpha_at(
+                    icon.x + icon.width as i32 / 2,
+                    icon.y + icon.height as i32 / 2
+                ),
+                255,
+                "icon {slot} not drawn"
+            );
         }
         let third = l.icon_rect(2);
-        assert_eq!(alpha_at(third.x + third.width as i32 / 2, third.y + third.height as i32 / 2), 0, "an empty cell was drawn");
+        assert_eq!(
+            alpha_at(
+                third.x + third.width as i32 / 2,
+                third.y + third.height as i32 / 2
+            ),
+            0,
+            "an empty cell was drawn"
+        );
         let label = l.label_rect(0);
         let mut lit = 0;
         for y in label.y..label.bottom() {

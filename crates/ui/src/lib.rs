@@ -28,7 +28,12 @@ pub struct IRect {
 
 impl IRect {
     pub const fn new(x: i32, y: i32, width: u32, height: u32) -> Self {
-        Self { x, y, width, height }
+        Self {
+            x,
+            y,
+            width,
+            height,
+        }
     }
 
     /// Whether the pixel at (`px`, `py`) lies inside.

@@ -3,7 +3,9 @@
 //! The compositor composes these with the app windows; the boot test renders
 //! [`render_home_reference`] to know what the emulator's screen must show.
 
-use tiny_skia::{Color, GradientStop, LinearGradient, Paint, Pixmap, Point, Rect, SpreadMode, Transform};
+use tiny_skia::{
+    Color, GradientStop, LinearGradient, Paint, Pixmap, Point, Rect, SpreadMode, Transform,
+};
 
 use crate::IRect;
 use crate::text::{HAlign, TextRenderer, TextStyle};
@@ -33,11 +35,30 @@ impl ShellLayout {
         let bar_height = dp(theme::STATUS_BAR_HEIGHT_DP).min(height);
         let status_bar = IRect::new(0, 0, width, bar_height);
         let padding = dp(theme::STATUS_BAR_PADDING_DP).min(width / 4);
-        let clock = IRect::new(padding as i32, 0, dp(theme::CLOCK_WIDTH_DP).min(width.saturating_sub(padding)), bar_height);
+        let clock = IRect::new(
+            padding as i32,
+            0,
+            dp(theme::CLOCK_WIDTH_DP).min(width.saturating_sub(padding)),
+            bar_height,
+        );
         let home = IRect::new(0, bar_height as i32, width, height - bar_height);
-        let indicators_width = dp(theme::INDICATORS_WIDTH_DP).min(width.saturating_sub(padding * 2 + clock.width));
-        let indicators = IRect::new(width.saturating_sub(padding + indicators_width) as i32, 0, indicators_width, bar_height);
-        Self { width, height, scale, status_bar, clock, indicators, home }
+        let indicators_width =
+            dp(theme::INDICATORS_WIDTH_DP).min(width.saturating_sub(padding * 2 + clock.width));
+        let indicators = IRect::new(
+            width.saturating_sub(padding + indicators_width) as i32,
+            0,
+            indicators_width,
+            bar_height,
+        );
+        Self {
+            width,
+            height,
+            scale,
+            status_bar,
+            clock,
+            indicators,
+            home,
+        }
     }
 
     /// Size of the status bar text in physical pixels.
@@ -84,7 +105,13 @@ fn fill_rect(pixmap: &mut Pixmap, x: f32, y: f32, w: f32, h: f32, rgb: [u8; 3]) 
 
 /// Draws a battery glyph (outline, nub, fill to the charge; green while charging, red when low)
 /// with the percentage to its left, right-aligned in `area`. Returns the x where it starts.
-fn draw_battery(pixmap: &mut Pixmap, battery: Battery, area: IRect, scale: f32, text: &mut TextRenderer) -> i32 {
+fn draw_battery(
+    pixmap: &mut Pixmap,
+    battery: Battery,
+    area: IRect,
+    scale: f32,
+    text: &mut TextRenderer,
+) -> i32 {
     let (w, h) = (22.0 * scale, 11.0 * scale);
     let x = area.right() as f32 - w - 2.0 * scale;
     let y = area.y as f32 + (area.height as f32 - h) / 2.0;
@@ -97,13 +124,36 @@ fn draw_battery(pixmap: &mut Pixmap, battery: Battery, area: IRect, scale: f32, 
     fill_rect(pixmap, x + w, y + h * 0.3, 2.0 * scale, h * 0.4, c);
     let inner = w - 4.0 * line;
     let level = inner * battery.percent.min(100) as f32 / 100.0;
-    let fill = if battery.charging { theme::BATTERY_CHARGING } else if battery.percent <= 15 { theme::BATTERY_LOW } else { c };
-    fill_rect(pixmap, x + 2.0 * line, y + 2.0 * line, level, h - 4.0 * line, fill);
+    let fill = if battery.charging {
+        theme::BATTERY_CHARGING
+    } else if battery.percent <= 15 {
+        theme::BATTERY_LOW
+    } else {
+        c
+    };
+    fill_rect(
+        pixmap,
+        x + 2.0 * line,
+        y + 2.0 * line,
+        level,
+        h - 4.0 * line,
+        fill,
+    );
     let label = format!("{}%", battery.percent.min(100));
-    let style = TextStyle { size_px: theme::STATUS_BAR_TEXT_DP * 0.85 * scale, color: c, bold: false };
+    let style = TextStyle {
+        size_px: theme::STATUS_BAR_TEXT_DP * 0.85 * scale,
+        color: c,
+        bold: false,
+    };
     let (tw, _) = text.measure(&label, &style);
     let tx = x - tw - 4.0 * scale;
-    text.draw_line(pixmap, &label, &style, IRect::new(tx.floor() as i32, area.y, tw.ceil() as u32 + 2, area.height), HAlign::Left);
+    text.draw_line(
+        pixmap,
+        &label,
+        &style,
+        IRect::new(tx.floor() as i32, area.y, tw.ceil() as u32 + 2, area.height),
+        HAlign::Left,
+    );
     tx.floor() as i32
 }
 
@@ -142,9 +192,19 @@ pub fn draw_wallpaper(pixmap: &mut Pixmap) {
         GradientStop::new(0.55, theme::color(theme::WALLPAPER_MIDDLE)),
         GradientStop::new(1.0, theme::color(theme::WALLPAPER_BOTTOM)),
     ];
-    match LinearGradient::new(Point::from_xy(0.0, 0.0), Point::from_xy(0.0, h), stops, SpreadMode::Pad, Transform::identity()) {
+    match LinearGradient::new(
+        Point::from_xy(0.0, 0.0),
+        Point::from_xy(0.0, h),
+        stops,
+        SpreadMode::Pad,
+        Transform::identity(),
+    ) {
         Some(shader) => {
-            let paint = Paint { shader, anti_alias: false, ..Paint::default() };
+            let paint = Paint {
+                shader,
+                anti_alias: false,
+                ..Paint::default()
+            };
             if let Some(rect) = Rect::from_xywh(0.0, 0.0, pixmap.width() as f32, h) {
                 pixmap.fill_rect(rect, &paint, Transform::identity(), None);
             }
@@ -155,10 +215,19 @@ pub fn draw_wallpaper(pixmap: &mut Pixmap) {
 }
 
 /// Draws the status bar into `pixmap`, whose size is the status bar's (`layout.status_bar`).
-pub fn draw_status_bar(pixmap: &mut Pixmap, layout: &ShellLayout, state: &StatusBarState, text: &mut TextRenderer) {
+pub fn draw_status_bar(
+    pixmap: &mut Pixmap,
+    layout: &ShellLayout,
+    state: &StatusBarState,
+    text: &mut TextRenderer,
+) {
     pixmap.fill(theme::color(theme::STATUS_BAR_BG));
     if !state.clock.is_empty() {
-        let style = TextStyle { size_px: layout.status_text_px(), color: theme::STATUS_BAR_TEXT, bold: true };
+        let style = TextStyle {
+            size_px: layout.status_text_px(),
+            color: theme::STATUS_BAR_TEXT,
+            bold: true,
+        };
         text.draw_line(pixmap, &state.clock, &style, layout.clock, HAlign::Left);
     }
     let mut right = layout.indicators.right();
@@ -179,9 +248,21 @@ pub fn render_home_reference(layout: &ShellLayout) -> Pixmap {
     };
     if let Some(mut wallpaper) = Pixmap::new(layout.home.width.max(1), layout.home.height.max(1)) {
         draw_wallpaper(&mut wallpaper);
-        screen.draw_pixmap(layout.home.x, layout.home.y, wallpaper.as_ref(), &Default::default(), Transform::identity(), None);
+        screen.draw_pixmap(
+            layout.home.x,
+            layout.home.y,
+            wallpaper.as_ref(),
+            &Default::default(),
+            Transform::identity(),
+            None,
+        );
     }
-    if let Some(bar) = Rect::from_xywh(0.0, 0.0, layout.status_bar.width as f32, layout.status_bar.height as f32) {
+    if let Some(bar) = Rect::from_xywh(
+        0.0,
+        0.0,
+        layout.status_bar.width as f32,
+        layout.status_bar.height as f32,
+    ) {
         let mut paint = Paint::default();
         paint.set_color(theme::color(theme::STATUS_BAR_BG));
         screen.fill_rect(bar, &paint, Transform::identity(), None);
@@ -203,12 +284,17 @@ mod tests {
     use super::*;
 
     fn px(p: &Pixmap, x: u32, y: u32) -> [u8; 3] {
-        let c = p.pixel(x, y).unwrap_or_else(|| panic!("pixel {x},{y} out of range")).demultiply();
+        let c = p
+            .pixel(x, y)
+            .unwrap_or_else(|| panic!("pixel {x},{y} out of range"))
+            .demultiply();
         [c.red(), c.green(), c.blue()]
     }
 
     fn close(a: [u8; 3], b: [u8; 3], tol: i32) -> bool {
-        a.iter().zip(b).all(|(x, y)| (*x as i32 - y as i32).abs() <= tol)
+        a.iter()
+            .zip(b)
+            .all(|(x, y)| (*x as i32 - y as i32).abs() <= tol)
     }
 
     #[test]
@@ -227,7 +313,8 @@ mod tests {
         assert!(l.indicators.x > l.clock.right() && l.indicators.right() <= 720);
         let mut text = TextRenderer::new();
         let lit_in = |state: &StatusBarState, text: &mut TextRenderer| {
-            let mut bar = Pixmap::new(l.status_bar.width, l.status_bar.height).unwrap_or_else(|| panic!("pixmap"));
+            let mut bar = Pixmap::new(l.status_bar.width, l.status_bar.height)
+                .unwrap_or_else(|| panic!("pixmap"));
             draw_status_bar(&mut bar, &l, state, text);
             let mut lit = 0;
             for y in 0..bar.height() {
@@ -239,9 +326,22 @@ mod tests {
             }
             lit
         };
-        assert_eq!(lit_in(&StatusBarState::default(), &mut text), 0, "indicators drawn without a battery or network");
-        let battery = StatusBarState { battery: Some(Battery { percent: 80, charging: false }), ..Default::default() };
-        let both = StatusBarState { network: Some(Network::Wifi), ..battery.clone() };
+        assert_eq!(
+            lit_in(&StatusBarState::default(), &mut text),
+            0,
+            "indicators drawn without a battery or network"
+        );
+        let battery = StatusBarState {
+            battery: Some(Battery {
+                percent: 80,
+                charging: false,
+            }),
+            ..Default::default()
+        };
+        let both = StatusBarState {
+            network: Some(Network::Wifi),
+            ..battery.clone()
+        };
         let b = lit_in(&battery, &mut text);
         assert!(b > 150, "battery not drawn ({b} pixels)");
         assert!(lit_in(&both, &mut text) > b + 20, "network glyph not drawn");
@@ -268,14 +368,26 @@ mod tests {
     #[test]
     fn status_bar_draws_the_clock_in_its_rect() {
         let l = ShellLayout::new(720, 1440);
-        let mut bar = Pixmap::new(l.status_bar.width, l.status_bar.height).unwrap_or_else(|| panic!("pixmap"));
+        let mut bar = Pixmap::new(l.status_bar.width, l.status_bar.height)
+            .unwrap_or_else(|| panic!("pixmap"));
         let mut text = TextRenderer::new();
-        draw_status_bar(&mut bar, &l, &StatusBarState { clock: "09:41".into(), ..Default::default() }, &mut text);
+        draw_status_bar(
+            &mut bar,
+            &l,
+            &StatusBarState {
+                clock: "09:41".into(),
+                ..Default::default()
+            },
+            &mut text,
+        );
         let mut lit = 0;
         for y in 0..bar.height() {
             for x in 0..bar.width() {
                 if close(px(&bar, x, y), theme::STATUS_BAR_TEXT, 24) {
-                    assert!(l.clock.contains(x as i32, y as i32), "text outside the clock rect at {x},{y}");
+                    assert!(
+                        l.clock.contains(x as i32, y as i32),
+                        "text outside the clock rect at {x},{y}"
+                    );
                     lit += 1;
                 }
             }

@@ -39,7 +39,9 @@ pub struct TextRenderer {
 
 impl std::fmt::Debug for TextRenderer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TextRenderer").field("faces", &self.fonts.db().len()).finish()
+        f.debug_struct("TextRenderer")
+            .field("faces", &self.fonts.db().len())
+            .finish()
     }
 }
 
@@ -65,7 +67,10 @@ impl TextRenderer {
             tracing::debug!(faces = face_count, "font database loaded");
         }
         let fonts = FontSystem::new_with_locale_and_db("en-US".to_owned(), db);
-        Self { fonts, glyphs: SwashCache::new() }
+        Self {
+            fonts,
+            glyphs: SwashCache::new(),
+        }
     }
 
     /// Number of font faces loaded; zero means no text can be drawn.
@@ -77,10 +82,27 @@ impl TextRenderer {
         let line_height = (style.size_px * 1.25).ceil();
         let mut buffer = Buffer::new(&mut self.fonts, Metrics::new(style.size_px, line_height));
         buffer.set_size(None, None);
-        let weight = if style.bold { Weight::BOLD } else { Weight::NORMAL };
-        let has_shell_font = self.fonts.db().faces().any(|f| f.families.iter().any(|(n, _)| n == SHELL_FONT_FAMILY));
-        let family = if has_shell_font { Family::Name(SHELL_FONT_FAMILY) } else { Family::SansSerif };
-        buffer.set_text(text, &Attrs::new().family(family).weight(weight), Shaping::Advanced, None);
+        let weight = if style.bold {
+            Weight::BOLD
+        } else {
+            Weight::NORMAL
+        };
+        let has_shell_font = self
+            .fonts
+            .db()
+            .faces()
+            .any(|f| f.families.iter().any(|(n, _)| n == SHELL_FONT_FAMILY));
+        let family = if has_shell_font {
+            Family::Name(SHELL_FONT_FAMILY)
+        } else {
+            Family::SansSerif
+        };
+        buffer.set_text(
+            text,
+            &Attrs::new().family(family).weight(weight),
+            Shaping::Advanced,
+            None,
+        );
         buffer.shape_until_scroll(&mut self.fonts, false);
         buffer
     }
@@ -99,7 +121,14 @@ impl TextRenderer {
 
     /// Draws one line of `text` inside `area`, vertically centred, placed horizontally by `align`.
     /// Text that does not fit is clipped to `area`. Returns the box the line occupies.
-    pub fn draw_line(&mut self, pixmap: &mut Pixmap, text: &str, style: &TextStyle, area: IRect, align: HAlign) -> IRect {
+    pub fn draw_line(
+        &mut self,
+        pixmap: &mut Pixmap,
+        text: &str,
+        style: &TextStyle,
+        area: IRect,
+        align: HAlign,
+    ) -> IRect {
         let mut buffer = self.layout(text, style);
         let (width, height) = {
             let mut w: f32 = 0.0;
@@ -121,21 +150,26 @@ impl TextRenderer {
         let pw = pixmap.width() as i32;
         let ph = pixmap.height() as i32;
         let pixels = pixmap.pixels_mut();
-        buffer.draw(&mut self.fonts, &mut self.glyphs, Color::rgb(r, g, b), |gx, gy, gw, gh, color| {
-            for dy in 0..gh as i32 {
-                for dx in 0..gw as i32 {
-                    let x = x0 + gx + dx;
-                    let y = y0 + gy + dy;
-                    if x < 0 || y < 0 || x >= pw || y >= ph || !area.contains(x, y) {
-                        continue;
-                    }
-                    let idx = (y * pw + x) as usize;
-                    if let Some(dst) = pixels.get_mut(idx) {
-                        *dst = blend(*dst, color);
+        buffer.draw(
+            &mut self.fonts,
+            &mut self.glyphs,
+            Color::rgb(r, g, b),
+            |gx, gy, gw, gh, color| {
+                for dy in 0..gh as i32 {
+                    for dx in 0..gw as i32 {
+                        let x = x0 + gx + dx;
+                        let y = y0 + gy + dy;
+                        if x < 0 || y < 0 || x >= pw || y >= ph || !area.contains(x, y) {
+                            continue;
+                        }
+                        let idx = (y * pw + x) as usize;
+                        if let Some(dst) = pixels.get_mut(idx) {
+                            *dst = blend(*dst, color);
+                        }
                     }
                 }
-            }
-        });
+            },
+        );
         IRect::new(x0, y0, width.ceil() as u32, height.ceil() as u32)
     }
 }
@@ -166,23 +200,36 @@ mod tests {
     use super::*;
 
     fn style() -> TextStyle {
-        TextStyle { size_px: 30.0, color: [255, 255, 255], bold: false }
+        TextStyle {
+            size_px: 30.0,
+            color: [255, 255, 255],
+            bold: false,
+        }
     }
 
     #[test]
     fn draws_text_pixels_inside_the_area_only() {
         let mut text = TextRenderer::new();
-        assert!(text.face_count() > 0, "no fonts on this machine: run `cargo xtask deps` (fonts-dejavu-core)");
+        assert!(
+            text.face_count() > 0,
+            "no fonts on this machine: run `cargo xtask deps` (fonts-dejavu-core)"
+        );
         let mut pixmap = Pixmap::new(200, 60).unwrap_or_else(|| panic!("pixmap"));
         pixmap.fill(tiny_skia::Color::BLACK);
         let area = IRect::new(10, 10, 120, 40);
         let used = text.draw_line(&mut pixmap, "12:34", &style(), area, HAlign::Left);
-        assert!(used.width > 30 && used.width < 120, "unexpected text width {used:?}");
+        assert!(
+            used.width > 30 && used.width < 120,
+            "unexpected text width {used:?}"
+        );
         let mut lit_inside = 0;
         for (i, px) in pixmap.pixels().iter().enumerate() {
             let (x, y) = ((i % 200) as i32, (i / 200) as i32);
             if px.red() > 128 {
-                assert!(area.contains(x, y), "text pixel at {x},{y} outside {area:?}");
+                assert!(
+                    area.contains(x, y),
+                    "text pixel at {x},{y} outside {area:?}"
+                );
                 lit_inside += 1;
             }
         }

@@ -25,7 +25,10 @@ fn run(dir: &Path, program: &str, args: &[&str]) -> Result<()> {
         .output()
         .with_context(|| format!("running {program} (run `cargo xtask deps`)"))?;
     if !out.status.success() {
-        bail!("{program} {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "{program} {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(())
 }
@@ -45,7 +48,10 @@ fn build_apks(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
   </application>
 </manifest>"#,
     )?;
-    std::fs::write(dir.join("res/values/strings.xml"), r#"<resources><string name="app_name">Bench</string></resources>"#)?;
+    std::fs::write(
+        dir.join("res/values/strings.xml"),
+        r#"<resources><string name="app_name">Bench</string></resources>"#,
+    )?;
     std::fs::write(
         dir.join("Main.smali"),
         ".class public Lorg/cirrus/bench/Main;\n.super Ljava/lang/Object;\n.method public static main([Ljava/lang/String;)V\n    .registers 1\n    return-void\n.end method\n",
@@ -62,22 +68,93 @@ fn build_apks(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
         .collect();
     std::fs::write(dir.join("assets/blob.bin"), big)?;
     run(dir, "smali", &["a", "-o", "classes.dex", "Main.smali"])?;
-    run(dir, "aapt", &["package", "-f", "-M", "AndroidManifest.xml", "-S", "res", "-I", FRAMEWORK, "-F", "small-u.apk"])?;
+    run(
+        dir,
+        "aapt",
+        &[
+            "package",
+            "-f",
+            "-M",
+            "AndroidManifest.xml",
+            "-S",
+            "res",
+            "-I",
+            FRAMEWORK,
+            "-F",
+            "small-u.apk",
+        ],
+    )?;
     run(dir, "aapt", &["add", "small-u.apk", "classes.dex"])?;
     std::fs::copy(dir.join("small-u.apk"), dir.join("big-u.apk"))?;
-    run(dir, "aapt", &["add", "-0", "bin", "big-u.apk", "assets/blob.bin"])?;
+    run(
+        dir,
+        "aapt",
+        &["add", "-0", "bin", "big-u.apk", "assets/blob.bin"],
+    )?;
     for base in ["small", "big"] {
-        run(dir, "zipalign", &["-f", "-p", "4", &format!("{base}-u.apk"), &format!("{base}-a.apk")])?;
+        run(
+            dir,
+            "zipalign",
+            &[
+                "-f",
+                "-p",
+                "4",
+                &format!("{base}-u.apk"),
+                &format!("{base}-a.apk"),
+            ],
+        )?;
     }
-    for (ks, alg) in [("rsa", &["-keyalg", "RSA", "-keysize", "2048"][..]), ("ec", &["-keyalg", "EC", "-groupname", "secp256r1"][..])] {
-        let mut args = vec!["-genkeypair", "-keystore", ks, "-storepass", "android", "-keypass", "android", "-alias", ks, "-validity", "1000", "-dname", "CN=Bench"];
+    for (ks, alg) in [
+        ("rsa", &["-keyalg", "RSA", "-keysize", "2048"][..]),
+        ("ec", &["-keyalg", "EC", "-groupname", "secp256r1"][..]),
+    ] {
+        let mut args = vec![
+            "-genkeypair",
+            "-keystore",
+            ks,
+            "-storepass",
+            "android",
+            "-keypass",
+            "android",
+            "-alias",
+            ks,
+            "-validity",
+            "1000",
+            "-dname",
+            "CN=Bench",
+        ];
         args.extend_from_slice(alg);
         run(dir, "keytool", &args)?;
     }
     let mut out = Vec::new();
-    for (label, input, ks) in [("small, RSA v1+v2+v3", "small-a.apk", "rsa"), ("small, EC v1+v2+v3", "small-a.apk", "ec"), ("32 MiB, RSA v1+v2+v3", "big-a.apk", "rsa")] {
+    for (label, input, ks) in [
+        ("small, RSA v1+v2+v3", "small-a.apk", "rsa"),
+        ("small, EC v1+v2+v3", "small-a.apk", "ec"),
+        ("32 MiB, RSA v1+v2+v3", "big-a.apk", "rsa"),
+    ] {
         let name = format!("{}-{ks}.apk", input.trim_end_matches("-a.apk"));
-        run(dir, "apksigner", &["sign", "--ks", ks, "--ks-pass", "pass:android", "--v1-signing-enabled", "true", "--v2-signing-enabled", "true", "--v3-signing-enabled", "true", "--v4-signing-enabled", "false", "--out", &name, input])?;
+        run(
+            dir,
+            "apksigner",
+            &[
+                "sign",
+                "--ks",
+                ks,
+                "--ks-pass",
+                "pass:android",
+                "--v1-signing-enabled",
+                "true",
+                "--v2-signing-enabled",
+                "true",
+                "--v3-signing-enabled",
+                "true",
+                "--v4-signing-enabled",
+                "false",
+                "--out",
+                &name,
+                input,
+            ],
+        )?;
         out.push((label.to_owned(), dir.join(name)));
     }
     Ok(out)
@@ -88,7 +165,12 @@ fn time(runs: usize, program: &Path, args: &[&str]) -> Result<Duration> {
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {
         let start = Instant::now();
-        let status = Command::new(program).args(args).stdout(Stdio::null()).stderr(Stdio::null()).status().with_context(|| format!("running {}", program.display()))?;
+        let status = Command::new(program)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .with_context(|| format!("running {}", program.display()))?;
         let elapsed = start.elapsed();
         if !status.success() {
             bail!("{} {args:?} failed ({status})", program.display());
@@ -104,34 +186,70 @@ pub fn run_suite(ws: &Workspace, args: &[String]) -> Result<()> {
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--runs" => runs = it.next().context("--runs needs a number")?.parse().context("--runs needs a number")?,
+            "--runs" => {
+                runs = it
+                    .next()
+                    .context("--runs needs a number")?
+                    .parse()
+                    .context("--runs needs a number")?
+            }
             other => bail!("unknown argument `{other}` (accepted: --runs N)"),
         }
     }
     let runs = runs.max(1);
     println!("bench apk: building cirrus (release)");
-    let status = cargo().args(["build", "--release", "-p", "cirrus-cli"]).current_dir(&ws.root).status().context("running cargo build")?;
+    let status = cargo()
+        .args(["build", "--release", "-p", "cirrus-cli"])
+        .current_dir(&ws.root)
+        .status()
+        .context("running cargo build")?;
     if !status.success() {
         bail!("cargo build --release -p cirrus-cli failed ({status})");
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| ws.root.join("target"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| ws.root.join("target"));
     let cirrus = target.join("release/cirrus");
     let dir = ws.root.join("target/cirrus/bench-apk");
     println!("bench apk: building test APKs in {}", dir.display());
     let apks = build_apks(&dir)?;
     let apksigner = PathBuf::from("apksigner");
     let aapt = PathBuf::from("aapt");
-    println!("\nmedian wall time of {runs} runs per command (process start included), throughput = APK size / time\n");
-    println!("{:<22} {:>8} | {:>22} {:>22} | {:>22} {:>22}", "APK", "size", "cirrus apk verify", "apksigner verify", "cirrus apk info", "aapt dump badging");
+    println!(
+        "\nmedian wall time of {runs} runs per command (process start included), throughput = APK size / time\n"
+    );
+    println!(
+        "{:<22} {:>8} | {:>22} {:>22} | {:>22} {:>22}",
+        "APK",
+        "size",
+        "cirrus apk verify",
+        "apksigner verify",
+        "cirrus apk info",
+        "aapt dump badging"
+    );
     for (label, path) in &apks {
         let p = path.to_str().context("non-UTF-8 path")?;
         let size = std::fs::metadata(path)?.len() as f64;
-        let cell = |d: Duration| format!("{:>8.1} ms {:>7.1} MB/s", d.as_secs_f64() * 1e3, size / d.as_secs_f64() / 1e6);
+        let cell = |d: Duration| {
+            format!(
+                "{:>8.1} ms {:>7.1} MB/s",
+                d.as_secs_f64() * 1e3,
+                size / d.as_secs_f64() / 1e6
+            )
+        };
         let cv = time(runs, &cirrus, &["apk", "verify", p])?;
         let av = time(runs, &apksigner, &["verify", "--print-certs", p])?;
         let ci = time(runs, &cirrus, &["apk", "info", p])?;
         let ab = time(runs, &aapt, &["dump", "badging", p])?;
-        println!("{:<22} {:>6.1}MB | {:>22} {:>22} | {:>22} {:>22}", label, size / 1e6, cell(cv), cell(av), cell(ci), cell(ab));
+        println!(
+            "{:<22} {:>6.1}MB | {:>22} {:>22} | {:>22} {:>22}",
+            label,
+            size / 1e6,
+            cell(cv),
+            cell(av),
+            cell(ci),
+            cell(ab)
+        );
     }
     Ok(())
 }

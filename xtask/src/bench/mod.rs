@@ -23,19 +23,23 @@ pub struct Suite {
 }
 
 /// Every suite, in the order `cargo xtask bench` lists them.
-pub const SUITES: &[Suite] = &[Suite {
-    name: "apk",
-    about: "APK parse + signature verification: cirrus apk verify/info beside apksigner and aapt",
-    run: apk::run_suite,
-}, Suite {
-    name: "init",
-    about: "cirrus-init beside runit, s6 and busybox init: start 100 services, RSS, restart latency",
-    run: init::run,
-}, Suite {
-    name: "sync",
-    about: "cirrus-syncd beside rclone (8 transfers) on loopback S3: first upload, rescan, change latency, RSS, requests",
-    run: sync::run_suite,
-}];
+pub const SUITES: &[Suite] = &[
+    Suite {
+        name: "apk",
+        about: "APK parse + signature verification: cirrus apk verify/info beside apksigner and aapt",
+        run: apk::run_suite,
+    },
+    Suite {
+        name: "init",
+        about: "cirrus-init beside runit, s6 and busybox init: start 100 services, RSS, restart latency",
+        run: init::run,
+    },
+    Suite {
+        name: "sync",
+        about: "cirrus-syncd beside rclone (8 transfers) on loopback S3: first upload, rescan, change latency, RSS, requests",
+        run: sync::run_suite,
+    },
+];
 
 /// `cargo xtask bench [SUITE [ARGS…]]`.
 pub fn run(suite: Option<&str>, args: &[String]) -> Result<ExitCode> {
@@ -51,7 +55,14 @@ pub fn run(suite: Option<&str>, args: &[String]) -> Result<ExitCode> {
     };
     let Some(found) = SUITES.iter().find(|s| s.name == name) else {
         let names: Vec<&str> = SUITES.iter().map(|s| s.name).collect();
-        bail!("no benchmark suite named `{name}`; the suites are: {}", if names.is_empty() { "(none yet)".to_owned() } else { names.join(", ") });
+        bail!(
+            "no benchmark suite named `{name}`; the suites are: {}",
+            if names.is_empty() {
+                "(none yet)".to_owned()
+            } else {
+                names.join(", ")
+            }
+        );
     };
     let ws = Workspace::locate()?;
     (found.run)(&ws, args)?;

@@ -35,7 +35,12 @@ struct Run {
 /// child shared before its exec.
 fn measure(cmd: &mut Command) -> Result<Run> {
     let start = Instant::now();
-    let child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().with_context(|| format!("starting {cmd:?}"))?;
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {cmd:?}"))?;
     let pid = child.id() as libc::pid_t;
     let mut stderr = String::new();
     let mut err_pipe = child.stderr;
@@ -72,7 +77,15 @@ fn measure(cmd: &mut Command) -> Result<Run> {
         bail!("wait4 on {cmd:?}: {}", std::io::Error::last_os_error());
     }
     if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
-        let tail: String = stderr.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+        let tail: String = stderr
+            .lines()
+            .rev()
+            .take(15)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n");
         bail!("{cmd:?} failed (wait status {status}):\n{tail}");
     }
     Ok(Run { wall, max_rss_kib })
@@ -114,7 +127,12 @@ impl TestServer {
             let _ = child.kill();
             bail!("cirrus-sync-testserver printed {line:?} instead of its endpoint");
         }
-        Ok(Self { child, endpoint, bucket_dir: root.join(BUCKET), stats_calls: std::cell::Cell::new(0) })
+        Ok(Self {
+            child,
+            endpoint,
+            bucket_dir: root.join(BUCKET),
+            stats_calls: std::cell::Cell::new(0),
+        })
     }
 
     /// Requests the server has answered so far (not counting ours to `/__stats`).
@@ -122,14 +140,24 @@ impl TestServer {
         self.stats_calls.set(self.stats_calls.get() + 1);
         let addr = self.endpoint.trim_start_matches("http://");
         let mut s = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
-        write!(s, "GET /__stats HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+        write!(
+            s,
+            "GET /__stats HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )?;
         let mut text = String::new();
         s.read_to_string(&mut text)?;
-        let body = text.split("\r\n\r\n").nth(1).context("no body in /__stats answer")?;
+        let body = text
+            .split("\r\n\r\n")
+            .nth(1)
+            .context("no body in /__stats answer")?;
         // Chunked or not, the JSON object is in there.
-        let json = &body[body.find('{').context("no JSON in /__stats")?..=body.rfind('}').context("no JSON in /__stats")?];
+        let json = &body[body.find('{').context("no JSON in /__stats")?
+            ..=body.rfind('}').context("no JSON in /__stats")?];
         let v: serde_json::Value = serde_json::from_str(json).context("parsing /__stats")?;
-        Ok(v["requests"].as_u64().context("no request count")?.saturating_sub(self.stats_calls.get()))
+        Ok(v["requests"]
+            .as_u64()
+            .context("no request count")?
+            .saturating_sub(self.stats_calls.get()))
     }
 }
 
@@ -191,7 +219,9 @@ fn rclone(server: &TestServer, config_dir: &Path) -> Command {
 
 fn rclone_copy(server: &TestServer, work: &Path, data: &Path, verb: &str) -> Command {
     let mut c = rclone(server, work);
-    c.args([verb, "--transfers", "8", "--checkers", "8"]).arg(data).arg(format!("bench:{BUCKET}"));
+    c.args([verb, "--transfers", "8", "--checkers", "8"])
+        .arg(data)
+        .arg(format!("bench:{BUCKET}"));
     c
 }
 
@@ -216,7 +246,10 @@ fn wait_visible(path: &Path, want: &[u8], since: Instant, limit: Duration) -> Re
             return Ok(since.elapsed());
         }
         if since.elapsed() > limit {
-            bail!("{} did not get the new content within {limit:?}", path.display());
+            bail!(
+                "{} did not get the new content within {limit:?}",
+                path.display()
+            );
         }
         std::thread::sleep(Duration::from_millis(2));
     }
@@ -243,7 +276,10 @@ fn wait_quiet(server: &TestServer, quiet: Duration) -> Result<()> {
 
 fn vm_hwm_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 struct Figures {
@@ -270,14 +306,24 @@ fn changed_content(round: usize) -> Vec<u8> {
 
 const CHANGED: &str = "Documents/d007/f00007.bin";
 
-fn bench_cirrus(bin: &Path, server: &TestServer, data: &Path, work: &Path, changes: usize) -> Result<Figures> {
+fn bench_cirrus(
+    bin: &Path,
+    server: &TestServer,
+    data: &Path,
+    work: &Path,
+    changes: usize,
+) -> Result<Figures> {
     let state = work.join("cirrus-state");
     let _ = std::fs::remove_dir_all(&state);
     let config = work.join("sync.toml");
     write_syncd_config(&config, data, &state, server)?;
     let once = || {
         let mut c = Command::new(bin);
-        c.arg("--config").arg(&config).arg("--once").arg("--no-bus").env("RUST_LOG", "warn");
+        c.arg("--config")
+            .arg(&config)
+            .arg("--once")
+            .arg("--no-bus")
+            .env("RUST_LOG", "warn");
         c
     };
     let r0 = server.requests()?;
@@ -304,7 +350,12 @@ fn bench_cirrus(bin: &Path, server: &TestServer, data: &Path, work: &Path, chang
             let content = changed_content(round);
             let start = Instant::now();
             std::fs::write(data.join(CHANGED), &content)?;
-            times.push(wait_visible(&server.bucket_dir.join(CHANGED), &content, start, Duration::from_secs(60))?);
+            times.push(wait_visible(
+                &server.bucket_dir.join(CHANGED),
+                &content,
+                start,
+                Duration::from_secs(60),
+            )?);
             wait_quiet(server, Duration::from_millis(500))?;
         }
         let per_change = (server.requests()? - before) as f64 / changes as f64;
@@ -313,7 +364,15 @@ fn bench_cirrus(bin: &Path, server: &TestServer, data: &Path, work: &Path, chang
     let _ = daemon.kill();
     let _ = daemon.wait();
     let (change, change_requests, daemon_rss_kib) = result?;
-    Ok(Figures { first, first_requests: r1 - r0, rescan, rescan_requests: r2 - r1, change, change_requests, daemon_rss_kib })
+    Ok(Figures {
+        first,
+        first_requests: r1 - r0,
+        rescan,
+        rescan_requests: r2 - r1,
+        change,
+        change_requests,
+        daemon_rss_kib,
+    })
 }
 
 fn bench_rclone(server: &TestServer, data: &Path, work: &Path, changes: usize) -> Result<Figures> {
@@ -328,37 +387,72 @@ fn bench_rclone(server: &TestServer, data: &Path, work: &Path, changes: usize) -
         let start = Instant::now();
         std::fs::write(data.join(CHANGED), &content)?;
         measure(&mut rclone_copy(server, work, data, "copy"))?;
-        times.push(wait_visible(&server.bucket_dir.join(CHANGED), &content, start, Duration::from_secs(60))?);
+        times.push(wait_visible(
+            &server.bucket_dir.join(CHANGED),
+            &content,
+            start,
+            Duration::from_secs(60),
+        )?);
     }
     let per_change = (server.requests()? - r2) as f64 / changes as f64;
-    Ok(Figures { first, first_requests: r1 - r0, rescan, rescan_requests: r2 - r1, change: median(times), change_requests: per_change, daemon_rss_kib: None })
+    Ok(Figures {
+        first,
+        first_requests: r1 - r0,
+        rescan,
+        rescan_requests: r2 - r1,
+        change: median(times),
+        change_requests: per_change,
+        daemon_rss_kib: None,
+    })
 }
 
 pub fn run_suite(ws: &Workspace, args: &[String]) -> Result<()> {
     let (mut small, mut big, mut changes) = (10_000usize, 3usize, 5usize);
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let mut num = |name: &str| -> Result<usize> { it.next().with_context(|| format!("{name} needs a number"))?.parse().with_context(|| format!("{name} needs a number")) };
+        let mut num = |name: &str| -> Result<usize> {
+            it.next()
+                .with_context(|| format!("{name} needs a number"))?
+                .parse()
+                .with_context(|| format!("{name} needs a number"))
+        };
         match a.as_str() {
             "--small" => small = num("--small")?,
             "--big" => big = num("--big")?,
             "--changes" => changes = num("--changes")?.max(1),
-            other => bail!("unknown argument `{other}` (accepted: --small N, --big N, --changes N)"),
+            other => {
+                bail!("unknown argument `{other}` (accepted: --small N, --big N, --changes N)")
+            }
         }
     }
-    if Command::new("rclone").arg("version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err() {
+    if Command::new("rclone")
+        .arg("version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_err()
+    {
         bail!("rclone is not installed: run `cargo xtask deps`");
     }
     println!("bench sync: building cirrus-syncd and cirrus-sync-testserver (release)");
     let status = cargo()
-        .args(["build", "--release", "-p", "cirrus-syncd", "-p", "cirrus-sync-fixtures"])
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "cirrus-syncd",
+            "-p",
+            "cirrus-sync-fixtures",
+        ])
         .current_dir(&ws.root)
         .status()
         .context("running cargo build")?;
     if !status.success() {
         bail!("cargo build --release -p cirrus-syncd -p cirrus-sync-fixtures failed ({status})");
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| ws.root.join("target"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| ws.root.join("target"));
     let syncd = target.join("release/cirrus-syncd");
     let testserver = target.join("release/cirrus-sync-testserver");
     let work = ws.root.join("target/cirrus/bench-sync");
@@ -381,25 +475,65 @@ pub fn run_suite(ws: &Workspace, args: &[String]) -> Result<()> {
     };
 
     let mb = bytes as f64 / 1e6;
-    println!("\n{files} files, {mb:.0} MB, loopback s3s-fs (cirrus-sync-testserver), one server per tool; rclone --transfers 8\n");
-    println!("{:<44} {:>22} {:>22}", "", "cirrus-syncd", "rclone 8 transfers");
+    println!(
+        "\n{files} files, {mb:.0} MB, loopback s3s-fs (cirrus-sync-testserver), one server per tool; rclone --transfers 8\n"
+    );
+    println!(
+        "{:<44} {:>22} {:>22}",
+        "", "cirrus-syncd", "rclone 8 transfers"
+    );
     let row = |label: &str, c: String, r: String| println!("{label:<44} {c:>22} {r:>22}");
     let secs = |d: Duration| format!("{:.2} s", d.as_secs_f64());
     let tput = |d: Duration| format!("{:.1} MB/s", mb / d.as_secs_f64());
     let rss = |k: u64| format!("{:.1} MB", k as f64 / 1024.0);
-    row("first upload: wall time", secs(cirrus_fig.first.wall), secs(rclone_fig.first.wall));
-    row("first upload: throughput", tput(cirrus_fig.first.wall), tput(rclone_fig.first.wall));
-    row("first upload: requests", cirrus_fig.first_requests.to_string(), rclone_fig.first_requests.to_string());
-    row("first upload: peak RSS", rss(cirrus_fig.first.max_rss_kib), rss(rclone_fig.first.max_rss_kib));
-    row("no-change rescan: wall time", secs(cirrus_fig.rescan.wall), secs(rclone_fig.rescan.wall));
-    row("no-change rescan: requests", cirrus_fig.rescan_requests.to_string(), rclone_fig.rescan_requests.to_string());
-    row("no-change rescan: peak RSS", rss(cirrus_fig.rescan.max_rss_kib), rss(rclone_fig.rescan.max_rss_kib));
+    row(
+        "first upload: wall time",
+        secs(cirrus_fig.first.wall),
+        secs(rclone_fig.first.wall),
+    );
+    row(
+        "first upload: throughput",
+        tput(cirrus_fig.first.wall),
+        tput(rclone_fig.first.wall),
+    );
+    row(
+        "first upload: requests",
+        cirrus_fig.first_requests.to_string(),
+        rclone_fig.first_requests.to_string(),
+    );
+    row(
+        "first upload: peak RSS",
+        rss(cirrus_fig.first.max_rss_kib),
+        rss(rclone_fig.first.max_rss_kib),
+    );
+    row(
+        "no-change rescan: wall time",
+        secs(cirrus_fig.rescan.wall),
+        secs(rclone_fig.rescan.wall),
+    );
+    row(
+        "no-change rescan: requests",
+        cirrus_fig.rescan_requests.to_string(),
+        rclone_fig.rescan_requests.to_string(),
+    );
+    row(
+        "no-change rescan: peak RSS",
+        rss(cirrus_fig.rescan.max_rss_kib),
+        rss(rclone_fig.rescan.max_rss_kib),
+    );
     row(
         &format!("one-file change → in bucket (median of {changes})"),
         format!("{:.0} ms", cirrus_fig.change.as_secs_f64() * 1e3),
-        format!("{:.0} ms (run by hand)", rclone_fig.change.as_secs_f64() * 1e3),
+        format!(
+            "{:.0} ms (run by hand)",
+            rclone_fig.change.as_secs_f64() * 1e3
+        ),
     );
-    row("one-file change: requests", format!("{:.1}", cirrus_fig.change_requests), format!("{:.1}", rclone_fig.change_requests));
+    row(
+        "one-file change: requests",
+        format!("{:.1}", cirrus_fig.change_requests),
+        format!("{:.1}", rclone_fig.change_requests),
+    );
     if let Some(k) = cirrus_fig.daemon_rss_kib {
         row("daemon peak RSS (watching 10k files)", rss(k), "-".into());
     }

@@ -13,7 +13,9 @@ pub const HOST: &str = env!("CARGO_BIN_EXE_cirrus-wasm-host");
 
 /// Compiles `tests/apps/<name>.c` and componentizes it; returns the component's path in `dir`.
 pub fn build_c_app(name: &str, dir: &Path) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps").join(format!("{name}.c"));
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/apps")
+        .join(format!("{name}.c"));
     let module = dir.join(format!("{name}.core.wasm"));
     let out = Command::new("clang")
         .args(["--target=wasm32-wasi", "-O2", "-mexec-model=reactor", "-o"])
@@ -21,8 +23,14 @@ pub fn build_c_app(name: &str, dir: &Path) -> PathBuf {
         .arg(&src)
         .output()
         .unwrap_or_else(|e| panic!("clang is needed to build the wasm test apps ({e}): run `cargo xtask deps` (clang, lld, wasi-libc, libclang-rt-14-dev-wasm32)"));
-    assert!(out.status.success(), "clang failed on {}: {} (run `cargo xtask deps` if wasi-libc or libclang-rt-14-dev-wasm32 is missing)", src.display(), String::from_utf8_lossy(&out.stderr));
-    let component = cirrus_package::componentize(&std::fs::read(&module).unwrap()).unwrap_or_else(|e| panic!("componentize {name}: {e}"));
+    assert!(
+        out.status.success(),
+        "clang failed on {}: {} (run `cargo xtask deps` if wasi-libc or libclang-rt-14-dev-wasm32 is missing)",
+        src.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let component = cirrus_package::componentize(&std::fs::read(&module).unwrap())
+        .unwrap_or_else(|e| panic!("componentize {name}: {e}"));
     let path = dir.join(format!("{name}.wasm"));
     std::fs::write(&path, component).unwrap();
     path
@@ -37,15 +45,35 @@ pub struct Host {
 }
 
 impl Host {
-    pub fn start(component: &Path, data: &Path, package: Option<&Path>, extra: &[&str], log: &Path) -> Host {
+    pub fn start(
+        component: &Path,
+        data: &Path,
+        package: Option<&Path>,
+        extra: &[&str],
+        log: &Path,
+    ) -> Host {
         let mut cmd = Command::new(HOST);
-        cmd.args(["run", "--headless", "--app-id", "org.test.app", "--component"]).arg(component).arg("--data-dir").arg(data);
+        cmd.args([
+            "run",
+            "--headless",
+            "--app-id",
+            "org.test.app",
+            "--component",
+        ])
+        .arg(component)
+        .arg("--data-dir")
+        .arg(data);
         if let Some(p) = package {
             cmd.arg("--package-dir").arg(p);
         }
         cmd.args(extra);
         let log_file = std::fs::File::create(log).unwrap();
-        let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(log_file).spawn().unwrap();
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .spawn()
+            .unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -54,7 +82,12 @@ impl Host {
             }
         });
         let stdin = child.stdin.take();
-        Host { child, stdin, status: rx, log: log.to_owned() }
+        Host {
+            child,
+            stdin,
+            status: rx,
+            log: log.to_owned(),
+        }
     }
 
     /// Waits for the status line `want` (other lines are skipped).
@@ -63,8 +96,13 @@ impl Host {
             match self.status.recv_timeout(Duration::from_secs(30)) {
                 Ok(line) if line == want => return,
                 Ok(_) => {}
-                Err(RecvTimeoutError::Timeout) => panic!("no `{want}` from the host in 30 s; log:\n{}", self.log_text()),
-                Err(RecvTimeoutError::Disconnected) => panic!("the host exited before `{want}`; log:\n{}", self.log_text()),
+                Err(RecvTimeoutError::Timeout) => panic!(
+                    "no `{want}` from the host in 30 s; log:\n{}",
+                    self.log_text()
+                ),
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("the host exited before `{want}`; log:\n{}", self.log_text())
+                }
             }
         }
     }

@@ -41,7 +41,13 @@ pub enum SignatureKind {
 }
 
 /// Verifies `signature` over `message` with the key in `spki` (DER SubjectPublicKeyInfo).
-pub fn verify(spki: &[u8], kind: SignatureKind, hash: HashAlgorithm, message: &[u8], signature: &[u8]) -> Result<(), String> {
+pub fn verify(
+    spki: &[u8],
+    kind: SignatureKind,
+    hash: HashAlgorithm,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), String> {
     let hashed = hash.digest(message);
     let (alg, bits) = der::key_info(spki).map_err(|e| format!("bad public key: {e}"))?;
     match kind {
@@ -49,11 +55,18 @@ pub fn verify(spki: &[u8], kind: SignatureKind, hash: HashAlgorithm, message: &[
             if alg != KeyAlgorithm::Rsa {
                 return Err(format!("an RSA signature with a {} key", alg.name()));
             }
-            let key = RsaPublicKey::from_public_key_der(spki).map_err(|e| format!("bad RSA public key: {e}"))?;
+            let key = RsaPublicKey::from_public_key_der(spki)
+                .map_err(|e| format!("bad RSA public key: {e}"))?;
             let result = match (kind, hash) {
-                (SignatureKind::RsaPkcs1, HashAlgorithm::Sha1) => key.verify(Pkcs1v15Sign::new::<Sha1>(), &hashed, signature),
-                (SignatureKind::RsaPkcs1, HashAlgorithm::Sha256) => key.verify(Pkcs1v15Sign::new::<Sha256>(), &hashed, signature),
-                (SignatureKind::RsaPkcs1, HashAlgorithm::Sha512) => key.verify(Pkcs1v15Sign::new::<Sha512>(), &hashed, signature),
+                (SignatureKind::RsaPkcs1, HashAlgorithm::Sha1) => {
+                    key.verify(Pkcs1v15Sign::new::<Sha1>(), &hashed, signature)
+                }
+                (SignatureKind::RsaPkcs1, HashAlgorithm::Sha256) => {
+                    key.verify(Pkcs1v15Sign::new::<Sha256>(), &hashed, signature)
+                }
+                (SignatureKind::RsaPkcs1, HashAlgorithm::Sha512) => {
+                    key.verify(Pkcs1v15Sign::new::<Sha512>(), &hashed, signature)
+                }
                 (_, HashAlgorithm::Sha1) => key.verify(Pss::new::<Sha1>(), &hashed, signature),
                 (_, HashAlgorithm::Sha256) => key.verify(Pss::new::<Sha256>(), &hashed, signature),
                 (_, HashAlgorithm::Sha512) => key.verify(Pss::new::<Sha512>(), &hashed, signature),
@@ -67,14 +80,20 @@ pub fn verify(spki: &[u8], kind: SignatureKind, hash: HashAlgorithm, message: &[
             }
             match bits {
                 256 => {
-                    let key = p256::ecdsa::VerifyingKey::from_public_key_der(spki).map_err(|e| format!("bad P-256 key: {e}"))?;
-                    let sig = p256::ecdsa::Signature::from_der(signature).map_err(|_| "malformed ECDSA signature".to_owned())?;
-                    key.verify_prehash(&hashed, &sig).map_err(|_| "ECDSA signature does not verify".to_owned())
+                    let key = p256::ecdsa::VerifyingKey::from_public_key_der(spki)
+                        .map_err(|e| format!("bad P-256 key: {e}"))?;
+                    let sig = p256::ecdsa::Signature::from_der(signature)
+                        .map_err(|_| "malformed ECDSA signature".to_owned())?;
+                    key.verify_prehash(&hashed, &sig)
+                        .map_err(|_| "ECDSA signature does not verify".to_owned())
                 }
                 384 => {
-                    let key = p384::ecdsa::VerifyingKey::from_public_key_der(spki).map_err(|e| format!("bad P-384 key: {e}"))?;
-                    let sig = p384::ecdsa::Signature::from_der(signature).map_err(|_| "malformed ECDSA signature".to_owned())?;
-                    key.verify_prehash(&hashed, &sig).map_err(|_| "ECDSA signature does not verify".to_owned())
+                    let key = p384::ecdsa::VerifyingKey::from_public_key_der(spki)
+                        .map_err(|e| format!("bad P-384 key: {e}"))?;
+                    let sig = p384::ecdsa::Signature::from_der(signature)
+                        .map_err(|_| "malformed ECDSA signature".to_owned())?;
+                    key.verify_prehash(&hashed, &sig)
+                        .map_err(|_| "ECDSA signature does not verify".to_owned())
                 }
                 _ => Err("unsupported elliptic curve (only P-256 and P-384)".to_owned()),
             }
@@ -95,13 +114,42 @@ pub struct SchemeAlgorithm {
 /// supported, like apksigner ignores algorithms it does not know when others are present.
 pub fn scheme_algorithm(id: u32) -> Option<SchemeAlgorithm> {
     let (kind, hash, name) = match id {
-        0x0101 => (SignatureKind::RsaPss, HashAlgorithm::Sha256, "RSASSA-PSS with SHA2-256"),
-        0x0102 => (SignatureKind::RsaPss, HashAlgorithm::Sha512, "RSASSA-PSS with SHA2-512"),
-        0x0103 => (SignatureKind::RsaPkcs1, HashAlgorithm::Sha256, "RSASSA-PKCS1-v1_5 with SHA2-256"),
-        0x0104 => (SignatureKind::RsaPkcs1, HashAlgorithm::Sha512, "RSASSA-PKCS1-v1_5 with SHA2-512"),
-        0x0201 => (SignatureKind::Ecdsa, HashAlgorithm::Sha256, "ECDSA with SHA2-256"),
-        0x0202 => (SignatureKind::Ecdsa, HashAlgorithm::Sha512, "ECDSA with SHA2-512"),
+        0x0101 => (
+            SignatureKind::RsaPss,
+            HashAlgorithm::Sha256,
+            "RSASSA-PSS with SHA2-256",
+        ),
+        0x0102 => (
+            SignatureKind::RsaPss,
+            HashAlgorithm::Sha512,
+            "RSASSA-PSS with SHA2-512",
+        ),
+        0x0103 => (
+            SignatureKind::RsaPkcs1,
+            HashAlgorithm::Sha256,
+            "RSASSA-PKCS1-v1_5 with SHA2-256",
+        ),
+        0x0104 => (
+            SignatureKind::RsaPkcs1,
+            HashAlgorithm::Sha512,
+            "RSASSA-PKCS1-v1_5 with SHA2-512",
+        ),
+        0x0201 => (
+            SignatureKind::Ecdsa,
+            HashAlgorithm::Sha256,
+            "ECDSA with SHA2-256",
+        ),
+        0x0202 => (
+            SignatureKind::Ecdsa,
+            HashAlgorithm::Sha512,
+            "ECDSA with SHA2-512",
+        ),
         _ => return None,
     };
-    Some(SchemeAlgorithm { id, kind, hash, name })
+    Some(SchemeAlgorithm {
+        id,
+        kind,
+        hash,
+        name,
+    })
 }

@@ -48,17 +48,32 @@ impl Lineage {
             let mut sd = Reader::new(signed_data);
             let der = sd.prefixed().ok_or("truncated lineage certificate")?;
             let parent_alg = sd.u32().ok_or("truncated lineage parent algorithm")?;
-            let certificate = Certificate::parse(der).map_err(|e| format!("lineage certificate #{index}: {e}"))?;
+            let certificate = Certificate::parse(der)
+                .map_err(|e| format!("lineage certificate #{index}: {e}"))?;
             if let (Some(prev), Some(parent)) = (previous_signing_alg, nodes.last()) {
                 if prev != parent_alg {
-                    return Err(format!("lineage node #{index}: signing algorithm id mismatch ({parent_alg:#x} vs {prev:#x})"));
+                    return Err(format!(
+                        "lineage node #{index}: signing algorithm id mismatch ({parent_alg:#x} vs {prev:#x})"
+                    ));
                 }
-                let alg = scheme_algorithm(prev).ok_or_else(|| format!("lineage node #{index}: unsupported algorithm {prev:#x}"))?;
-                crypto::verify(&parent.certificate.public_key_der, alg.kind, alg.hash, signed_data, signature)
-                    .map_err(|e| format!("lineage node #{index} is not signed by its predecessor: {e}"))?;
+                let alg = scheme_algorithm(prev).ok_or_else(|| {
+                    format!("lineage node #{index}: unsupported algorithm {prev:#x}")
+                })?;
+                crypto::verify(
+                    &parent.certificate.public_key_der,
+                    alg.kind,
+                    alg.hash,
+                    signed_data,
+                    signature,
+                )
+                .map_err(|e| {
+                    format!("lineage node #{index} is not signed by its predecessor: {e}")
+                })?;
             }
             if nodes.iter().any(|n| n.certificate.der == certificate.der) {
-                return Err(format!("lineage node #{index}: the same certificate appears twice"));
+                return Err(format!(
+                    "lineage node #{index}: the same certificate appears twice"
+                ));
             }
             previous_signing_alg = Some(signing_alg);
             nodes.push(LineageNode { certificate, flags });
@@ -75,6 +90,8 @@ impl Lineage {
 
     /// The node for `cert` (compared by encoding), if it is in the lineage.
     pub fn node_of(&self, cert_sha256: &[u8; 32]) -> Option<&LineageNode> {
-        self.nodes.iter().find(|n| &n.certificate.sha256() == cert_sha256)
+        self.nodes
+            .iter()
+            .find(|n| &n.certificate.sha256() == cert_sha256)
     }
 }

@@ -21,7 +21,9 @@ pub mod v1;
 use crate::der::Certificate;
 use crate::zip::{ZipArchive, ZipError};
 pub use lineage::{Lineage, LineageNode, capability};
-use schemes::{ContentDigests, PROOF_OF_ROTATION_ATTR, STRIPPING_PROTECTION_ATTR, V2_BLOCK_ID, V3_BLOCK_ID};
+use schemes::{
+    ContentDigests, PROOF_OF_ROTATION_ATTR, STRIPPING_PROTECTION_ATTR, V2_BLOCK_ID, V3_BLOCK_ID,
+};
 
 /// First API level of each scheme.
 pub const SDK_V2: u32 = 24;
@@ -35,7 +37,9 @@ pub enum SignatureError {
     Zip(#[from] ZipError),
     #[error("APK Signature Scheme v{scheme}: {what}")]
     Scheme { scheme: u8, what: String },
-    #[error("APK Signature Scheme v{scheme}: {algorithm} content digest does not match: the APK was modified after signing")]
+    #[error(
+        "APK Signature Scheme v{scheme}: {algorithm} content digest does not match: the APK was modified after signing"
+    )]
     DigestMismatch { scheme: u8, algorithm: &'static str },
     #[error("JAR signature (v1): {0}")]
     Jar(String),
@@ -62,7 +66,12 @@ impl Verification {
         signers.sort();
         SigningIdentity {
             signers,
-            lineage: self.lineage.as_ref().map(|l| l.nodes.iter().map(|n| (n.certificate.sha256(), n.flags)).collect()),
+            lineage: self.lineage.as_ref().map(|l| {
+                l.nodes
+                    .iter()
+                    .map(|n| (n.certificate.sha256(), n.flags))
+                    .collect()
+            }),
         }
     }
 }
@@ -81,7 +90,11 @@ pub struct SdkLevels {
 
 /// Verifies the signatures of an APK whose manifest declares `sdk`.
 pub fn verify(zip: &ZipArchive<'_>, sdk: SdkLevels) -> Result<Verification, SignatureError> {
-    let SdkLevels { min: min_sdk, target: target_sdk, max: max_sdk } = sdk;
+    let SdkLevels {
+        min: min_sdk,
+        target: target_sdk,
+        max: max_sdk,
+    } = sdk;
     let block = zip.signing_block()?;
     let mut v2_signers = None;
     let mut v3_signers = None;
@@ -92,11 +105,21 @@ pub fn verify(zip: &ZipArchive<'_>, sdk: SdkLevels) -> Result<Verification, Sign
             let signers = schemes::verify_block(v3, 3, &mut digests)?;
             check_v3_ranges(&signers, min_sdk.max(SDK_V3), max_sdk)?;
             // The lineage is carried by the signer for the newest platforms.
-            let newest = signers.iter().max_by_key(|s| s.max_sdk).unwrap_or(&signers[0]);
+            let newest = signers
+                .iter()
+                .max_by_key(|s| s.max_sdk)
+                .unwrap_or(&signers[0]);
             if let Some(attr) = newest.attribute(PROOF_OF_ROTATION_ATTR) {
-                let l = Lineage::parse(attr).map_err(|what| SignatureError::Scheme { scheme: 3, what: format!("proof-of-rotation: {what}") })?;
+                let l = Lineage::parse(attr).map_err(|what| SignatureError::Scheme {
+                    scheme: 3,
+                    what: format!("proof-of-rotation: {what}"),
+                })?;
                 if l.current().der != newest.certificates[0].der {
-                    return Err(SignatureError::Scheme { scheme: 3, what: "the rotation lineage does not end at the signer's certificate".into() });
+                    return Err(SignatureError::Scheme {
+                        scheme: 3,
+                        what: "the rotation lineage does not end at the signer's certificate"
+                            .into(),
+                    });
                 }
                 lineage = Some(l);
             }
@@ -106,7 +129,10 @@ pub fn verify(zip: &ZipArchive<'_>, sdk: SdkLevels) -> Result<Verification, Sign
             let signers = schemes::verify_block(v2, 2, &mut digests)?;
             for s in &signers {
                 if let Some(attr) = s.attribute(STRIPPING_PROTECTION_ATTR)
-                    && attr.get(..4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])) == Some(3)
+                    && attr
+                        .get(..4)
+                        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                        == Some(3)
                     && block.get(V3_BLOCK_ID).is_none()
                 {
                     return Err(SignatureError::Inconsistent("the v2 signature says the APK is also signed with v3, but no v3 signature is present (stripped?)".into()));
@@ -153,21 +179,28 @@ pub fn verify(zip: &ZipArchive<'_>, sdk: SdkLevels) -> Result<Verification, Sign
         d
     };
     if let (Some(v1), Some(v2)) = (&v1_signers, &v2_signers)
-        && digests_of(&mut v1.iter().map(|s| &s.certificate)) != digests_of(&mut v2.iter().map(|s| &s.certificates[0]))
+        && digests_of(&mut v1.iter().map(|s| &s.certificate))
+            != digests_of(&mut v2.iter().map(|s| &s.certificates[0]))
     {
-        return Err(SignatureError::Inconsistent("v1 and v2 signers differ".into()));
+        return Err(SignatureError::Inconsistent(
+            "v1 and v2 signers differ".into(),
+        ));
     }
     if let (Some(v2), Some(v3)) = (&v2_signers, &v3_signers) {
         let v2d = digests_of(&mut v2.iter().map(|s| &s.certificates[0]));
         match &lineage {
             None => {
                 if v2d != digests_of(&mut v3.iter().map(|s| &s.certificates[0])) {
-                    return Err(SignatureError::Inconsistent("v2 and v3 signers differ".into()));
+                    return Err(SignatureError::Inconsistent(
+                        "v2 and v3 signers differ".into(),
+                    ));
                 }
             }
             Some(l) => {
                 if v2d.len() != 1 || l.node_of(&v2d[0]).is_none() {
-                    return Err(SignatureError::Inconsistent("the v2 signer is not in the v3 rotation lineage".into()));
+                    return Err(SignatureError::Inconsistent(
+                        "the v2 signer is not in the v3 rotation lineage".into(),
+                    ));
                 }
             }
         }
@@ -180,7 +213,9 @@ pub fn verify(zip: &ZipArchive<'_>, sdk: SdkLevels) -> Result<Verification, Sign
     {
         let v3d = digests_of(&mut v3_signers.iter().flatten().map(|s| &s.certificates[0]));
         if v3d != digests_of(&mut v1.iter().map(|s| &s.certificate)) {
-            return Err(SignatureError::Inconsistent("v1 and v3 signers differ".into()));
+            return Err(SignatureError::Inconsistent(
+                "v1 and v3 signers differ".into(),
+            ));
         }
     }
 
@@ -199,11 +234,24 @@ pub fn verify(zip: &ZipArchive<'_>, sdk: SdkLevels) -> Result<Verification, Sign
     } else {
         return Err(SignatureError::Unsigned);
     };
-    Ok(Verification { v1: v1_signers.is_some(), v2: v2_signers.is_some(), v3: v3_signers.is_some(), signers, lineage })
+    Ok(Verification {
+        v1: v1_signers.is_some(),
+        v2: v2_signers.is_some(),
+        v3: v3_signers.is_some(),
+        signers,
+        lineage,
+    })
 }
 
-fn check_v3_ranges(signers: &[schemes::SchemeSigner], from: u32, to: u32) -> Result<(), SignatureError> {
-    let err = |what: &str| SignatureError::Scheme { scheme: 3, what: what.to_owned() };
+fn check_v3_ranges(
+    signers: &[schemes::SchemeSigner],
+    from: u32,
+    to: u32,
+) -> Result<(), SignatureError> {
+    let err = |what: &str| SignatureError::Scheme {
+        scheme: 3,
+        what: what.to_owned(),
+    };
     let mut ranges: Vec<(u32, u32)> = signers.iter().map(|s| (s.min_sdk, s.max_sdk)).collect();
     ranges.sort();
     for w in ranges.windows(2) {
@@ -216,7 +264,9 @@ fn check_v3_ranges(signers: &[schemes::SchemeSigner], from: u32, to: u32) -> Res
     }
     let (lo, hi) = (ranges[0].0, ranges[ranges.len() - 1].1);
     if lo > from || hi < to.min(i32::MAX as u32) {
-        return Err(err(&format!("signers cover API levels {lo}..{hi}, not all of {from}..")));
+        return Err(err(&format!(
+            "signers cover API levels {lo}..{hi}, not all of {from}.."
+        )));
     }
     Ok(())
 }
@@ -242,9 +292,13 @@ pub enum UpdateAllowed {
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum UpdateError {
-    #[error("the update is signed by a different key than the installed app (and no rotation lineage links them); uninstall the app first")]
+    #[error(
+        "the update is signed by a different key than the installed app (and no rotation lineage links them); uninstall the app first"
+    )]
     DifferentSigner,
-    #[error("the update's rotation lineage withdraws the installed signer's right to keep the app's data")]
+    #[error(
+        "the update's rotation lineage withdraws the installed signer's right to keep the app's data"
+    )]
     CapabilityRevoked,
     #[error("the installed app's and the update's rotation lineages diverge")]
     DivergentLineage,
@@ -253,7 +307,10 @@ pub enum UpdateError {
 /// Android's rule: same signer(s); or a single-signer update whose lineage contains the installed
 /// signer with the INSTALLED_DATA capability; or an installed lineage that contains the update's
 /// signer with the ROLLBACK capability. Lineages that both exist must not diverge.
-pub fn check_update(installed: &SigningIdentity, update: &SigningIdentity) -> Result<UpdateAllowed, UpdateError> {
+pub fn check_update(
+    installed: &SigningIdentity,
+    update: &SigningIdentity,
+) -> Result<UpdateAllowed, UpdateError> {
     if let (Some(a), Some(b)) = (&installed.lineage, &update.lineage) {
         let n = a.len().min(b.len());
         if a[..n].iter().map(|x| x.0).ne(b[..n].iter().map(|x| x.0)) {
@@ -269,7 +326,11 @@ pub fn check_update(installed: &SigningIdentity, update: &SigningIdentity) -> Re
     if let Some(l) = &update.lineage
         && let Some((_, flags)) = l.iter().find(|(d, _)| d == old)
     {
-        return if flags & capability::INSTALLED_DATA != 0 { Ok(UpdateAllowed::Rotated) } else { Err(UpdateError::CapabilityRevoked) };
+        return if flags & capability::INSTALLED_DATA != 0 {
+            Ok(UpdateAllowed::Rotated)
+        } else {
+            Err(UpdateError::CapabilityRevoked)
+        };
     }
     if let Some(l) = &installed.lineage
         && let Some((_, flags)) = l.iter().find(|(d, _)| d == new)
@@ -288,43 +349,85 @@ mod tests {
     const ALL: u32 = 0x1f;
 
     fn id(signer: u8, lineage: Option<&[(u8, u32)]>) -> SigningIdentity {
-        SigningIdentity { signers: vec![[signer; 32]], lineage: lineage.map(|l| l.iter().map(|&(d, f)| ([d; 32], f)).collect()) }
+        SigningIdentity {
+            signers: vec![[signer; 32]],
+            lineage: lineage.map(|l| l.iter().map(|&(d, f)| ([d; 32], f)).collect()),
+        }
     }
 
     #[test]
     fn same_signer_updates() {
-        assert_eq!(check_update(&id(1, None), &id(1, None)), Ok(UpdateAllowed::SameSigner));
-        assert_eq!(check_update(&id(1, None), &id(2, None)), Err(UpdateError::DifferentSigner));
+        assert_eq!(
+            check_update(&id(1, None), &id(1, None)),
+            Ok(UpdateAllowed::SameSigner)
+        );
+        assert_eq!(
+            check_update(&id(1, None), &id(2, None)),
+            Err(UpdateError::DifferentSigner)
+        );
     }
 
     #[test]
     fn rotation_needs_the_installed_signer_in_the_lineage_with_installed_data() {
-        assert_eq!(check_update(&id(1, None), &id(2, Some(&[(1, ALL), (2, ALL)]))), Ok(UpdateAllowed::Rotated));
-        assert_eq!(check_update(&id(1, None), &id(2, Some(&[(1, ALL & !capability::INSTALLED_DATA), (2, ALL)]))), Err(UpdateError::CapabilityRevoked));
-        assert_eq!(check_update(&id(3, None), &id(2, Some(&[(1, ALL), (2, ALL)]))), Err(UpdateError::DifferentSigner));
+        assert_eq!(
+            check_update(&id(1, None), &id(2, Some(&[(1, ALL), (2, ALL)]))),
+            Ok(UpdateAllowed::Rotated)
+        );
+        assert_eq!(
+            check_update(
+                &id(1, None),
+                &id(2, Some(&[(1, ALL & !capability::INSTALLED_DATA), (2, ALL)]))
+            ),
+            Err(UpdateError::CapabilityRevoked)
+        );
+        assert_eq!(
+            check_update(&id(3, None), &id(2, Some(&[(1, ALL), (2, ALL)]))),
+            Err(UpdateError::DifferentSigner)
+        );
         // Two rotations: 1 → 2 → 3, installed with 1.
-        assert_eq!(check_update(&id(1, None), &id(3, Some(&[(1, ALL), (2, ALL), (3, ALL)]))), Ok(UpdateAllowed::Rotated));
+        assert_eq!(
+            check_update(&id(1, None), &id(3, Some(&[(1, ALL), (2, ALL), (3, ALL)]))),
+            Ok(UpdateAllowed::Rotated)
+        );
     }
 
     #[test]
     fn rollback_needs_the_rollback_capability() {
         let installed = id(2, Some(&[(1, ALL), (2, ALL)]));
-        assert_eq!(check_update(&installed, &id(1, None)), Ok(UpdateAllowed::RolledBack));
+        assert_eq!(
+            check_update(&installed, &id(1, None)),
+            Ok(UpdateAllowed::RolledBack)
+        );
         let installed = id(2, Some(&[(1, ALL & !capability::ROLLBACK), (2, ALL)]));
-        assert_eq!(check_update(&installed, &id(1, None)), Err(UpdateError::DifferentSigner));
+        assert_eq!(
+            check_update(&installed, &id(1, None)),
+            Err(UpdateError::DifferentSigner)
+        );
     }
 
     #[test]
     fn divergent_lineages_are_refused() {
         let installed = id(2, Some(&[(1, ALL), (2, ALL)]));
-        assert_eq!(check_update(&installed, &id(3, Some(&[(1, ALL), (4, ALL), (3, ALL)]))), Err(UpdateError::DivergentLineage));
-        assert_eq!(check_update(&installed, &id(3, Some(&[(1, ALL), (2, ALL), (3, ALL)]))), Ok(UpdateAllowed::Rotated));
+        assert_eq!(
+            check_update(&installed, &id(3, Some(&[(1, ALL), (4, ALL), (3, ALL)]))),
+            Err(UpdateError::DivergentLineage)
+        );
+        assert_eq!(
+            check_update(&installed, &id(3, Some(&[(1, ALL), (2, ALL), (3, ALL)]))),
+            Ok(UpdateAllowed::Rotated)
+        );
     }
 
     #[test]
     fn multi_signer_sets_must_match_exactly() {
-        let a = SigningIdentity { signers: vec![[1; 32], [2; 32]], lineage: None };
-        let b = SigningIdentity { signers: vec![[1; 32]], lineage: None };
+        let a = SigningIdentity {
+            signers: vec![[1; 32], [2; 32]],
+            lineage: None,
+        };
+        let b = SigningIdentity {
+            signers: vec![[1; 32]],
+            lineage: None,
+        };
         assert_eq!(check_update(&a, &a.clone()), Ok(UpdateAllowed::SameSigner));
         assert_eq!(check_update(&a, &b), Err(UpdateError::DifferentSigner));
     }

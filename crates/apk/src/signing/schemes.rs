@@ -35,7 +35,10 @@ pub struct SchemeSigner {
 
 impl SchemeSigner {
     pub fn attribute(&self, id: u32) -> Option<&[u8]> {
-        self.additional_attributes.iter().find(|(i, _)| *i == id).map(|(_, v)| v.as_slice())
+        self.additional_attributes
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, v)| v.as_slice())
     }
 }
 
@@ -48,7 +51,11 @@ pub struct ContentDigests<'z, 'a> {
 
 impl<'z, 'a> ContentDigests<'z, 'a> {
     pub fn new(zip: &'z ZipArchive<'a>, signing_block_offset: u64) -> Self {
-        ContentDigests { zip, signing_block_offset, cache: HashMap::new() }
+        ContentDigests {
+            zip,
+            signing_block_offset,
+            cache: HashMap::new(),
+        }
     }
 
     pub fn get(&mut self, hash: HashAlgorithm) -> Vec<u8> {
@@ -67,7 +74,8 @@ fn chunked_digest(zip: &ZipArchive<'_>, signing_block_offset: u64, hash: HashAlg
     let s = zip.sections();
     let mut eocd = data[s.eocd_offset as usize..].to_vec();
     // The EOCD's central directory offset field, replaced by the signing block's offset.
-    eocd[16..20].copy_from_slice(&(signing_block_offset.min(u64::from(u32::MAX)) as u32).to_le_bytes());
+    eocd[16..20]
+        .copy_from_slice(&(signing_block_offset.min(u64::from(u32::MAX)) as u32).to_le_bytes());
     let sections: [&[u8]; 3] = [
         &data[..signing_block_offset as usize],
         &data[s.central_directory_offset as usize..s.central_directory_section_end as usize],
@@ -106,9 +114,16 @@ fn chunked_digest(zip: &ZipArchive<'_>, signing_block_offset: u64, hash: HashAlg
 }
 
 /// Verifies every signer of a v2 (`scheme` 2) or v3 (`scheme` 3) block.
-pub fn verify_block(block: &[u8], scheme: u8, digests: &mut ContentDigests<'_, '_>) -> Result<Vec<SchemeSigner>, SignatureError> {
+pub fn verify_block(
+    block: &[u8],
+    scheme: u8,
+    digests: &mut ContentDigests<'_, '_>,
+) -> Result<Vec<SchemeSigner>, SignatureError> {
     let err = |what: String| SignatureError::Scheme { scheme, what };
-    let short = |what: &str| SignatureError::Scheme { scheme, what: format!("malformed block: truncated {what}") };
+    let short = |what: &str| SignatureError::Scheme {
+        scheme,
+        what: format!("malformed block: truncated {what}"),
+    };
     let mut outer = Reader::new(block);
     let signers_bytes = outer.prefixed().ok_or_else(|| short("signer list"))?;
     let mut signers_reader = Reader::new(signers_bytes);
@@ -119,7 +134,10 @@ pub fn verify_block(block: &[u8], scheme: u8, digests: &mut ContentDigests<'_, '
         let mut r = Reader::new(signer);
         let signed_data = r.prefixed().ok_or_else(|| short("signed data"))?;
         let (outer_min, outer_max) = if scheme == 3 {
-            (r.u32().ok_or_else(|| short("minSdk"))?, r.u32().ok_or_else(|| short("maxSdk"))?)
+            (
+                r.u32().ok_or_else(|| short("minSdk"))?,
+                r.u32().ok_or_else(|| short("maxSdk"))?,
+            )
         } else {
             (0, u32::MAX)
         };
@@ -134,19 +152,27 @@ pub fn verify_block(block: &[u8], scheme: u8, digests: &mut ContentDigests<'_, '
         let mut signature_ids = Vec::new();
         let mut verified = 0;
         while !sig_reader.is_empty() {
-            let record = sig_reader.prefixed().ok_or_else(|| short("signature record"))?;
+            let record = sig_reader
+                .prefixed()
+                .ok_or_else(|| short("signature record"))?;
             let mut rec = Reader::new(record);
             let id = rec.u32().ok_or_else(|| short("signature algorithm"))?;
             let sig = rec.prefixed().ok_or_else(|| short("signature"))?;
             signature_ids.push(id);
             if let Some(alg) = scheme_algorithm(id) {
-                crypto::verify(public_key, alg.kind, alg.hash, signed_data, sig)
-                    .map_err(|e| err(format!("signer #{index}: {} signature over the signed data is invalid: {e}", alg.name)))?;
+                crypto::verify(public_key, alg.kind, alg.hash, signed_data, sig).map_err(|e| {
+                    err(format!(
+                        "signer #{index}: {} signature over the signed data is invalid: {e}",
+                        alg.name
+                    ))
+                })?;
                 verified += 1;
             }
         }
         if verified == 0 {
-            return Err(err(format!("signer #{index}: no supported signature algorithm among {signature_ids:04x?}")));
+            return Err(err(format!(
+                "signer #{index}: no supported signature algorithm among {signature_ids:04x?}"
+            )));
         }
 
         // The signed data.
@@ -154,13 +180,20 @@ pub fn verify_block(block: &[u8], scheme: u8, digests: &mut ContentDigests<'_, '
         let digests_bytes = sd.prefixed().ok_or_else(|| short("digests"))?;
         let certs_bytes = sd.prefixed().ok_or_else(|| short("certificates"))?;
         let (inner_min, inner_max) = if scheme == 3 {
-            (sd.u32().ok_or_else(|| short("signed minSdk"))?, sd.u32().ok_or_else(|| short("signed maxSdk"))?)
+            (
+                sd.u32().ok_or_else(|| short("signed minSdk"))?,
+                sd.u32().ok_or_else(|| short("signed maxSdk"))?,
+            )
         } else {
             (0, u32::MAX)
         };
-        let attrs_bytes = sd.prefixed().ok_or_else(|| short("additional attributes"))?;
+        let attrs_bytes = sd
+            .prefixed()
+            .ok_or_else(|| short("additional attributes"))?;
         if scheme == 3 && (inner_min != outer_min || inner_max != outer_max) {
-            return Err(err(format!("signer #{index}: signed SDK range {inner_min}-{inner_max} differs from the unsigned {outer_min}-{outer_max}")));
+            return Err(err(format!(
+                "signer #{index}: signed SDK range {inner_min}-{inner_max} differs from the unsigned {outer_min}-{outer_max}"
+            )));
         }
         let mut signer_digests = Vec::new();
         let mut dr = Reader::new(digests_bytes);
@@ -173,17 +206,26 @@ pub fn verify_block(block: &[u8], scheme: u8, digests: &mut ContentDigests<'_, '
         }
         let digest_ids: Vec<u32> = signer_digests.iter().map(|(id, _)| *id).collect();
         if digest_ids != signature_ids {
-            return Err(err(format!("signer #{index}: signature algorithms {signature_ids:04x?} differ from the digest algorithms {digest_ids:04x?}")));
+            return Err(err(format!(
+                "signer #{index}: signature algorithms {signature_ids:04x?} differ from the digest algorithms {digest_ids:04x?}"
+            )));
         }
         let mut certificates = Vec::new();
         let mut cr = Reader::new(certs_bytes);
         while !cr.is_empty() {
             let der = cr.prefixed().ok_or_else(|| short("certificate"))?;
-            certificates.push(Certificate::parse(der).map_err(|e| err(format!("signer #{index}: bad certificate: {e}")))?);
+            certificates.push(
+                Certificate::parse(der)
+                    .map_err(|e| err(format!("signer #{index}: bad certificate: {e}")))?,
+            );
         }
-        let first = certificates.first().ok_or_else(|| err(format!("signer #{index}: no certificates")))?;
+        let first = certificates
+            .first()
+            .ok_or_else(|| err(format!("signer #{index}: no certificates")))?;
         if first.public_key_der != public_key {
-            return Err(err(format!("signer #{index}: the public key differs from the certificate's")));
+            return Err(err(format!(
+                "signer #{index}: the public key differs from the certificate's"
+            )));
         }
         let mut additional_attributes = Vec::new();
         let mut ar = Reader::new(attrs_bytes);
@@ -195,13 +237,24 @@ pub fn verify_block(block: &[u8], scheme: u8, digests: &mut ContentDigests<'_, '
         }
         // The content digests, recomputed.
         for (id, expected) in &signer_digests {
-            let Some(alg) = scheme_algorithm(*id) else { continue };
+            let Some(alg) = scheme_algorithm(*id) else {
+                continue;
+            };
             let actual = digests.get(alg.hash);
             if &actual != expected {
-                return Err(SignatureError::DigestMismatch { scheme, algorithm: alg.hash.name() });
+                return Err(SignatureError::DigestMismatch {
+                    scheme,
+                    algorithm: alg.hash.name(),
+                });
             }
         }
-        signers.push(SchemeSigner { certificates, min_sdk: outer_min, max_sdk: outer_max, additional_attributes, digests: signer_digests });
+        signers.push(SchemeSigner {
+            certificates,
+            min_sdk: outer_min,
+            max_sdk: outer_max,
+            additional_attributes,
+            digests: signer_digests,
+        });
     }
     if signers.is_empty() {
         return Err(err("no signers".into()));
