@@ -312,6 +312,21 @@ impl State {
         tracing::debug!("back gesture sent to the app");
     }
 
+    /// Presses or releases the left button of the seat's pointer (what a tap is to a pointer app).
+    fn left_button(&mut self, state: ButtonState, time: u32) {
+        let Some(pointer) = self.seat.get_pointer() else {
+            return;
+        };
+        let event = ButtonEvent {
+            button: BTN_LEFT,
+            state,
+            serial: SERIAL_COUNTER.next_serial(),
+            time,
+        };
+        pointer.button(self, &event);
+        pointer.frame(self);
+    }
+
     fn forward_down(&mut self, pointing: Pointing, slot: Option<u32>, pos: Point<f64, Logical>) {
         let focus = self.surface_under(pos);
         let serial = SERIAL_COUNTER.next_serial();
@@ -330,16 +345,7 @@ impl State {
                         time,
                     },
                 );
-                pointer.button(
-                    self,
-                    &ButtonEvent {
-                        button: BTN_LEFT,
-                        state: ButtonState::Pressed,
-                        serial: SERIAL_COUNTER.next_serial(),
-                        time,
-                    },
-                );
-                pointer.frame(self);
+                self.left_button(ButtonState::Pressed, time);
             }
             Pointing::Touch => {
                 let Some(touch) = self.seat.get_touch() else {
@@ -402,19 +408,7 @@ impl State {
         let time = self.now_ms();
         match pointing {
             Pointing::Pointer => {
-                let Some(pointer) = self.seat.get_pointer() else {
-                    return;
-                };
-                pointer.button(
-                    self,
-                    &ButtonEvent {
-                        button: BTN_LEFT,
-                        state: ButtonState::Released,
-                        serial: SERIAL_COUNTER.next_serial(),
-                        time,
-                    },
-                );
-                pointer.frame(self);
+                self.left_button(ButtonState::Released, time);
             }
             Pointing::Touch => {
                 let Some(touch) = self.seat.get_touch() else {
