@@ -312,6 +312,20 @@ impl State {
         tracing::debug!("back gesture sent to the app");
     }
 
+    /// Moves the seat's pointer to `pos`, focusing the surface under it.
+    fn move_pointer(&mut self, pos: Point<f64, Logical>, time: u32) {
+        let focus = self.surface_under(pos);
+        let Some(pointer) = self.seat.get_pointer() else {
+            return;
+        };
+        let event = MotionEvent {
+            location: pos,
+            serial: SERIAL_COUNTER.next_serial(),
+            time,
+        };
+        pointer.motion(self, focus, &event);
+    }
+
     /// Presses or releases the left button of the seat's pointer (what a tap is to a pointer app).
     fn left_button(&mut self, state: ButtonState, time: u32) {
         let Some(pointer) = self.seat.get_pointer() else {
@@ -333,18 +347,7 @@ impl State {
         let time = self.now_ms();
         match pointing {
             Pointing::Pointer => {
-                let Some(pointer) = self.seat.get_pointer() else {
-                    return;
-                };
-                pointer.motion(
-                    self,
-                    focus,
-                    &MotionEvent {
-                        location: pos,
-                        serial,
-                        time,
-                    },
-                );
+                self.move_pointer(pos, time);
                 self.left_button(ButtonState::Pressed, time);
             }
             Pointing::Touch => {
@@ -370,20 +373,10 @@ impl State {
         let time = self.now_ms();
         match pointing {
             Pointing::Pointer => {
-                let focus = self.surface_under(pos);
-                let Some(pointer) = self.seat.get_pointer() else {
-                    return;
-                };
-                pointer.motion(
-                    self,
-                    focus,
-                    &MotionEvent {
-                        location: pos,
-                        serial: SERIAL_COUNTER.next_serial(),
-                        time,
-                    },
-                );
-                pointer.frame(self);
+                self.move_pointer(pos, time);
+                if let Some(pointer) = self.seat.get_pointer() {
+                    pointer.frame(self);
+                }
             }
             Pointing::Touch => {
                 let focus = self.surface_under(pos);
