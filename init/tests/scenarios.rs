@@ -707,9 +707,11 @@ fn unprivileged_clients_read_but_cannot_change() {
     }
     let init = Init::start("persist-properties");
     init.wait_for_event("boot-completed");
+    // The target directory may sit under a private home: run a copy nobody can reach.
+    let bin = cirrus_testsupport::ExecutableCopy::new(BIN).unwrap();
     let as_nobody = |args: &[&str]| {
         use std::os::unix::process::CommandExt;
-        let out = Command::new(BIN)
+        let out = Command::new(bin.path())
             .args(args)
             .env("CIRRUS_INIT_SOCKET", init.socket())
             .uid(65534)

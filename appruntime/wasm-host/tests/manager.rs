@@ -74,10 +74,13 @@ fn install_launch_stop_relaunch_and_refusals_over_dbus() {
     let bus = start_bus(dir.path());
     let component = std::fs::read(common::build_c_app("counter", dir.path())).unwrap();
     let root = dir.path().join("data");
+    // As root the manager runs each app under its own uid, which cannot exec from a target
+    // directory under a private home: give it a copy any uid can run.
+    let host = cirrus_testsupport::ExecutableCopy::new(common::HOST).unwrap();
     let opts = ServeOptions {
         bus_address: Some(bus.1.clone()),
         data_root: root.clone(),
-        wasm_host: PathBuf::from(common::HOST),
+        wasm_host: host.path().to_path_buf(),
         memory_mb: 64,
         headless_apps: true,
         launch_command: vec!["/usr/bin/cirrus-appmanager".into(), "launch".into()],

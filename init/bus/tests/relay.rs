@@ -228,7 +228,12 @@ impl Setup {
     }
 
     fn ctl_command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        self.ctl_command_with(&std::env::current_exe().unwrap(), args)
+    }
+
+    /// cirrusctl run from `program` (this test binary or a copy of it).
+    fn ctl_command_with(&self, program: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(program);
         cmd.env("RELAY_TEST_ROLE", "cirrusctl")
             .env("CIRRUS_INIT_SOCKET", self.socket())
             .args(["--bus", &self.address])
@@ -332,9 +337,12 @@ fn init1_over_a_real_bus() {
 
     if nix::unistd::Uid::effective().is_root() {
         // The relay acts as the caller: uid 65534 may read but not change anything.
+        // The target directory may sit under a private home: run a copy nobody can reach.
+        let bin =
+            cirrus_testsupport::ExecutableCopy::new(std::env::current_exe().unwrap()).unwrap();
         let as_nobody = |args: &[&str]| {
             let out = setup
-                .ctl_command(args)
+                .ctl_command_with(bin.path(), args)
                 .uid(65534)
                 .gid(65534)
                 .output()
