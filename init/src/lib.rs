@@ -3,7 +3,7 @@
 //! One binary, several modes (see [`cli`]): the first stage in the initramfs ([`first_stage`]), the
 //! supervisor as PID 1 on the system image or unprivileged over a scratch root for tests
 //! ([`supervisor`], [`service`], [`output`], [`notify`], [`control`]), per-service sandboxing
-//! ([`sandbox`], [`cgroup`]), the property store ([`properties`]), the end of PID 1's life
+//! ([`sandbox`], [`cgroup`]), the property store and its access rules ([`properties`], [`property_access`]), the end of PID 1's life
 //! ([`shutdown`], [`mounts`]), the last resorts that keep PID 1 up ([`emergency`]), and the small
 //! clients (`poweroff`, `reboot`, `status`, `notify`).
 //!
@@ -24,6 +24,7 @@ pub mod mounts;
 pub mod notify;
 pub mod output;
 pub mod properties;
+pub mod property_access;
 pub mod sandbox;
 pub mod service;
 pub mod shutdown;

@@ -17,6 +17,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::os::unix::net::UnixStream;
 
 use cirrus_init_config::properties::{BUILD_PROPERTIES, PERSIST_PROPERTIES};
+use cirrus_init_config::property_access::PROPERTY_ACCESS;
 use cirrus_init_config::unit::{CriticalAction, TriggerAction};
 use cirrus_init_config::{ConfigError, Readiness, load_unit_dirs};
 use nix::errno::Errno;
@@ -33,6 +34,7 @@ use crate::log_forward::LogForwarder;
 use crate::notify::{NOTIFY_ACK_ENV, NOTIFY_SOCKET_ENV, NotifyMessage, NotifySocket};
 use crate::output::{OutputPipe, ReadOutcome};
 use crate::properties::PropertyStore;
+use crate::property_access::AccessPolicy;
 use crate::sandbox::Sandbox;
 use crate::service::{self, ExitStatus, Service, SpawnContext, State};
 
@@ -99,6 +101,8 @@ pub struct SupervisorConfig {
     pub property_files: Vec<PathBuf>,
     /// Where `persist.*` properties are saved.
     pub persist_file: Option<PathBuf>,
+    /// Property access files, later ones adding to and overriding earlier ones.
+    pub access_files: Vec<PathBuf>,
 }
 
 impl SupervisorConfig {
@@ -117,6 +121,10 @@ impl SupervisorConfig {
                 PathBuf::from("/vendor").join(BUILD_PROPERTIES),
             ],
             persist_file: Some(PathBuf::from("/data").join(PERSIST_PROPERTIES)),
+            access_files: vec![
+                PathBuf::from("/system").join(PROPERTY_ACCESS),
+                PathBuf::from("/vendor").join(PROPERTY_ACCESS),
+            ],
         }
     }
 
@@ -133,6 +141,10 @@ impl SupervisorConfig {
                 root.join("vendor").join(BUILD_PROPERTIES),
             ],
             persist_file: Some(root.join("data").join(PERSIST_PROPERTIES)),
+            access_files: vec![
+                root.join("system").join(PROPERTY_ACCESS),
+                root.join("vendor").join(PROPERTY_ACCESS),
+            ],
         }
     }
 }
@@ -166,6 +178,8 @@ struct ReadyPipe {
 struct Watcher {
     stream: UnixStream,
     prefix: String,
+    /// Whose request it was: only properties this uid may read are sent.
+    uid: u32,
 }
 
 struct Supervisor {
@@ -182,6 +196,7 @@ struct Supervisor {
     ready_pipes: Vec<ReadyPipe>,
     watchers: Vec<Watcher>,
     properties: PropertyStore,
+    access: AccessPolicy,
     cgroups: Option<CgroupTree>,
     extra_env: Vec<(String, String)>,
     started: Instant,
@@ -276,8 +291,10 @@ impl Supervisor {
             extra_env.push(("PATH".to_string(), DEFAULT_PATH.to_string()));
         }
 
-        let (properties, property_errors) =
+        let (properties, mut property_errors) =
             PropertyStore::load(&config.property_files, config.persist_file.clone());
+        let (access, access_errors) = AccessPolicy::load(&config.access_files);
+        property_errors.extend(access_errors);
         let cgroups = match mode {
             RunMode::Pid1 => CgroupTree::for_pid1(),
             RunMode::User => CgroupTree::for_user(),
@@ -307,6 +324,7 @@ impl Supervisor {
             ready_pipes: Vec::new(),
             watchers: Vec::new(),
             properties,
+            access,
             cgroups,
             extra_env,
             started,
@@ -1093,10 +1111,20 @@ impl Supervisor {
             }
             Request::PowerOff => self.shutdown_reply(ShutdownKind::PowerOff),
             Request::Reboot => self.shutdown_reply(ShutdownKind::Reboot),
+            Request::GetProperty(name) if !self.access.may_read(uid, &name) => {
+                tracing::info!("control: uid {uid} may not read `{name}`");
+                format!("error: permission denied: uid {uid} may not read `{name}`")
+            }
             Request::GetProperty(name) => match self.properties.get(&name) {
                 Some(value) => format!("{name}={value}"),
                 None => format!("error: property `{name}` is not set"),
             },
+            Request::SetProperty(name, _) if !self.access.may_set(uid, &name) => {
+                tracing::info!("control: uid {uid} may not set `{name}`");
+                format!(
+                    "error: permission denied: uid {uid} may not set `{name}` (see {PROPERTY_ACCESS} in /system and /vendor)"
+                )
+            }
             Request::SetProperty(name, value) => match self.set_property(&name, &value) {
                 Ok(()) => "ok".to_string(),
                 Err(e) => format!("error: {e}"),
@@ -1104,6 +1132,7 @@ impl Supervisor {
             Request::ListProperties(prefix) => self
                 .properties
                 .list(&prefix)
+                .filter(|(k, _)| self.access.may_read(uid, k))
                 .map(|(k, v)| format!("{k}={v}\n"))
                 .collect(),
             Request::Watch(_) if self.watchers.len() >= MAX_WATCHERS => {
@@ -1113,14 +1142,20 @@ impl Supervisor {
                 let mut stream = conn.into_stream();
                 let mut text = String::from("ok: watching\n");
                 for (k, v) in self.properties.list(&prefix) {
-                    text.push_str(&format!("{k}={v}\n"));
+                    if self.access.may_read(uid, k) {
+                        text.push_str(&format!("{k}={v}\n"));
+                    }
                 }
                 // The current values go out blocking (bounded); changes later never block init.
                 let _ = stream.set_nonblocking(false);
                 let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
                 if stream.write_all(text.as_bytes()).is_ok() && stream.set_nonblocking(true).is_ok()
                 {
-                    self.watchers.push(Watcher { stream, prefix });
+                    self.watchers.push(Watcher {
+                        stream,
+                        prefix,
+                        uid,
+                    });
                 }
                 return;
             }
@@ -1316,8 +1351,9 @@ impl Supervisor {
     fn property_changed(&mut self, name: &str, value: &str) {
         tracing::debug!("property {name}={value}");
         let line = format!("{name}={value}\n");
+        let access = &self.access;
         self.watchers.retain_mut(|w| {
-            if !name.starts_with(&w.prefix) {
+            if !name.starts_with(&w.prefix) || !access.may_read(w.uid, name) {
                 return true;
             }
             // A watcher that cannot take a whole line now is too slow and is dropped.

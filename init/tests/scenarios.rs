@@ -700,7 +700,7 @@ fn persistent_properties_survive_a_restart_and_read_only_ones_stay() {
 }
 
 #[test]
-fn unprivileged_clients_read_but_cannot_change() {
+fn unprivileged_clients_follow_the_property_access_rules() {
     if !nix::unistd::Uid::effective().is_root() {
         eprintln!("skipped: needs root to run a client as another uid (SO_PEERCRED check)");
         return;
@@ -736,6 +736,28 @@ fn unprivileged_clients_read_but_cannot_change() {
             "{args:?}: {reply}"
         );
     }
+    // The access rules (system file, plus the vendor's): nobody may set what they name for it,
+    // by user name or through its primary group, and cannot read what is kept from it.
+    let (ok, reply) = as_nobody(&["setprop", "persist.nobody.flag", "1"]);
+    assert!(ok, "{reply}");
+    let (ok, reply) = as_nobody(&["setprop", "vendor.nogroup.x", "2"]);
+    assert!(ok, "{reply}");
+    let (ok, reply) = init.ctl(&["getprop", "persist.nobody.flag"]);
+    assert!(ok && reply.trim() == "persist.nobody.flag=1", "{reply}");
+    let (ok, reply) = init.ctl(&["setprop", "secret.key", "hunter2"]);
+    assert!(ok, "{reply}");
+    let (ok, reply) = as_nobody(&["getprop", "secret.key"]);
+    assert!(
+        !ok && reply.contains("may not read `secret.key`"),
+        "{reply}"
+    );
+    let (ok, listed) = as_nobody(&["props"]);
+    assert!(
+        ok && listed.contains("persist.nobody.flag=1") && !listed.contains("hunter2"),
+        "{listed}"
+    );
+    let (ok, reply) = as_nobody(&["setprop", "secret.key", "x"]);
+    assert!(!ok && reply.contains("may not set `secret.key`"), "{reply}");
     // A relay may not act for another uid unless it is privileged itself.
     let (ok, reply) = as_nobody(&["status"]);
     assert!(ok && reply.contains("svc running"), "{reply}");

@@ -6,6 +6,7 @@
 //!   by the first stage of cirrus-init (see `docs/boot.md`).
 //!
 //! * [`properties`]: system property names and the build/persist property files.
+//! * [`property_access`]: who may set and read which properties.
 //! * [`sandbox`]: capability, rlimit and size names used by unit files.
 //!
 //! Every parse error is a [`ConfigError`] naming the file, line and column, printed as
@@ -16,6 +17,7 @@
 pub mod boot;
 mod error;
 pub mod properties;
+pub mod property_access;
 pub mod sandbox;
 pub mod unit;
 

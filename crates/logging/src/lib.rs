@@ -7,12 +7,15 @@
 //! to report the boot timeline. On the device, cirrus-init forwards each service's stderr to the
 //! console prefixed with the service name.
 //!
-//! The filter comes from `CIRRUS_LOG` (same syntax as `RUST_LOG`), default `info`.
+//! The filter comes from `CIRRUS_LOG`, default `info`: a comma-separated list of `level` (the
+//! default) and `target=level` pairs, e.g. `CIRRUS_LOG=cirrus_init=debug,warn`. It is a plain
+//! target filter, not `RUST_LOG`'s full syntax: PID 1 links this crate, and a regex engine would cost
+//! it more resident memory than all its own code (see `cargo xtask bench init`).
 
 use std::fmt;
 
 use nix::time::{ClockId, clock_gettime};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::FormatTime;
 
@@ -45,25 +48,69 @@ impl FormatTime for BootClock {
     }
 }
 
+/// The filter `CIRRUS_LOG` asks for: `Ok(None)` when it is unset, an error naming the bad
+/// directive when it does not parse.
+pub fn filter_from_env() -> Result<Option<Targets>, String> {
+    match std::env::var(FILTER_ENV) {
+        Err(_) => Ok(None),
+        Ok(value) => parse_filter(&value).map(Some),
+    }
+}
+
+/// Parses a filter in the `CIRRUS_LOG` syntax.
+pub fn parse_filter(value: &str) -> Result<Targets, String> {
+    value
+        .parse::<Targets>()
+        .map_err(|e| format!("{FILTER_ENV}={value:?} is not a valid filter ({e})"))
+}
+
 /// Installs the global subscriber for program `name`. Calling it twice is harmless (the second call
-/// keeps the first subscriber), so tests can call it freely.
+/// keeps the first subscriber), so tests can call it freely. A malformed `CIRRUS_LOG` is reported
+/// as a warning and the default (`info`) used.
 pub fn init(name: &str) {
-    let filter = EnvFilter::try_from_env(FILTER_ENV).unwrap_or_else(|_| EnvFilter::new("info"));
-    let result = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_timer(BootClock)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_target(true)
+    let (filter, problem) = match filter_from_env() {
+        Ok(Some(filter)) => (filter, None),
+        Ok(None) => (Targets::new().with_default(LevelFilter::INFO), None),
+        Err(problem) => (
+            Targets::new().with_default(LevelFilter::INFO),
+            Some(problem),
+        ),
+    };
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let result = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_timer(BootClock)
+                .with_writer(std::io::stderr)
+                .with_ansi(false)
+                .with_target(true),
+        )
+        .with(filter)
         .try_init();
     if result.is_ok() {
         tracing::debug!(program = name, "logging initialised");
+        if let Some(problem) = problem {
+            tracing::warn!("{problem}; logging at info");
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filters_parse_and_bad_ones_are_named() {
+        use tracing::Level;
+        let f = parse_filter("cirrus_init=debug,warn").unwrap_or_else(|e| panic!("{e}"));
+        assert!(f.would_enable("cirrus_init::supervisor", &Level::DEBUG));
+        assert!(!f.would_enable("cirrus_init", &Level::TRACE));
+        assert!(!f.would_enable("smithay", &Level::INFO));
+        assert!(f.would_enable("smithay", &Level::WARN));
+        let err = parse_filter("cirrus_init=loud").err().unwrap_or_default();
+        assert!(err.contains("CIRRUS_LOG=\"cirrus_init=loud\""), "{err}");
+    }
 
     #[test]
     fn boot_stamp_matches_kernel_format() {
