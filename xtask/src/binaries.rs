@@ -2,7 +2,8 @@
 //!
 //! Dev profile on purpose: in this workspace dependencies are built at opt-level 2 even in dev, and
 //! the dev build shares its dependency artifacts with `cargo test`, so CI compiles the dependency
-//! tree once.
+//! tree once. The exception is PID 1, resident for the device's whole life: it is built with the
+//! size-optimised `pid1` profile (root Cargo.toml), whose dependency tree is small.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -13,24 +14,59 @@ use anyhow::{Context, Result, bail};
 
 use crate::workspace::{Workspace, cargo};
 
+/// Programs built with their own cargo profile instead of dev.
+const PROFILES: &[(&str, &str)] = &[("cirrus-init", "pid1")];
+
+/// The cargo profile a device program is built with (`None`: dev).
+pub fn profile_of(name: &str) -> Option<&'static str> {
+    PROFILES
+        .iter()
+        .find(|(program, _)| *program == name)
+        .map(|(_, profile)| *profile)
+}
+
 /// Builds each program in `names` (a Cirrus package whose binary has the same name, e.g.
 /// `cirrus-init`) and returns binary name → path of the executable.
 pub fn build(ws: &Workspace, names: &[String]) -> Result<BTreeMap<String, PathBuf>> {
     if names.is_empty() {
         bail!("the device lists no programs to build");
     }
-    println!(
-        "build: cargo build {}",
-        names
-            .iter()
-            .map(|n| format!("-p {n}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
+    let mut by_profile: BTreeMap<Option<&str>, Vec<String>> = BTreeMap::new();
+    for name in names {
+        by_profile
+            .entry(profile_of(name))
+            .or_default()
+            .push(name.clone());
+    }
+    let mut built = BTreeMap::new();
+    for (profile, names) in by_profile {
+        built.extend(build_with(ws, &names, profile)?);
+    }
+    Ok(built)
+}
+
+/// Builds `names` with cargo `profile` (`None`: dev) and returns binary name → executable.
+pub fn build_with(
+    ws: &Workspace,
+    names: &[String],
+    profile: Option<&str>,
+) -> Result<BTreeMap<String, PathBuf>> {
+    let packages = names
+        .iter()
+        .map(|n| format!("-p {n}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    match profile {
+        Some(profile) => println!("build: cargo build --profile {profile} {packages}"),
+        None => println!("build: cargo build {packages}"),
+    }
     let mut cmd = cargo();
     cmd.arg("build")
         .arg("--message-format=json-render-diagnostics")
         .current_dir(&ws.root);
+    if let Some(profile) = profile {
+        cmd.args(["--profile", profile]);
+    }
     for name in names {
         cmd.arg("-p").arg(name);
     }
@@ -120,5 +156,11 @@ mod tests {
         );
         let err = select(found, &["cirrus-logd".to_owned()]).unwrap_err();
         assert!(err.to_string().contains("cirrus-logd"), "{err}");
+    }
+
+    #[test]
+    fn pid1_has_its_own_profile() {
+        assert_eq!(profile_of("cirrus-init"), Some("pid1"));
+        assert_eq!(profile_of("cirrus-compositor"), None);
     }
 }

@@ -1,4 +1,4 @@
-//! `cargo xtask bench init`: cirrus-init (`--user`, release build) beside runit (`runsvdir`), s6
+//! `cargo xtask bench init`: cirrus-init (`--user`, built as for the image: `pid1` profile) beside runit (`runsvdir`), s6
 //! (`s6-svscan`) and busybox (`busybox init` as PID 1 of a user+pid namespace, `respawn` entries),
 //! all unprivileged on this machine in the same run. Prints a table; asserts nothing.
 //!
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::workspace::{Workspace, cargo};
+use crate::workspace::Workspace;
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -415,16 +415,16 @@ pub fn run(ws: &Workspace, args: &[String]) -> Result<()> {
             other => bail!("unknown argument `{other}` (bench init takes [--services N])"),
         }
     }
-    println!("bench init: cargo build --release -p cirrus-init");
-    let status = cargo()
-        .args(["build", "--release", "-p", "cirrus-init"])
-        .current_dir(&ws.root)
-        .status()
-        .context("running cargo build")?;
-    if !status.success() {
-        bail!("cargo build --release -p cirrus-init failed");
-    }
-    let cirrus: PathBuf = ws.root.join("target/release/cirrus-init");
+    // The same build of PID 1 as the image's (`pid1` profile: optimised for size).
+    let built = crate::binaries::build_with(
+        ws,
+        &["cirrus-init".to_string()],
+        crate::binaries::profile_of("cirrus-init"),
+    )?;
+    let cirrus: PathBuf = built
+        .get("cirrus-init")
+        .cloned()
+        .context("cargo built no cirrus-init")?;
     let base = ws.root.join("target/cirrus/bench-init");
 
     let mut rows = Vec::new();
