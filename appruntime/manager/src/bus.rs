@@ -5,6 +5,10 @@
 //! version, state), `Launch(id) → state`, `Stop(id)`, `Background(id)`, `Pause(id)`,
 //! `SetPermission(id, permission, "granted"|"ask"|"denied")`, `Permissions(id) → a{ss}`,
 //! `ReclaimMemory(count) → stopped ids`, `LogPath(id)`. Signal: `StateChanged(id, state)`.
+//!
+//! `Launch` fails with `org.cirrus.AppManager1.Error.NotSupported` for an Android app (they install
+//! but cannot run yet) and `…Error.NotInstalled` for an unknown id; other failures are
+//! `org.freedesktop.DBus.Error.Failed` with a message saying what was wrong.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,6 +16,7 @@ use std::time::Duration;
 use zbus::object_server::SignalEmitter;
 use zbus::{fdo, interface};
 
+use crate::android;
 use crate::db::Grant;
 use crate::running::{AppState, Lifecycle};
 use crate::store::AppStore;
@@ -34,13 +39,46 @@ fn failed(e: impl std::fmt::Display) -> fdo::Error {
     fdo::Error::Failed(e.to_string())
 }
 
+/// Errors the interface reports under their own names, `org.cirrus.AppManager1.Error.*`.
+#[derive(Debug, zbus::DBusError)]
+#[zbus(prefix = "org.cirrus.AppManager1.Error")]
+pub enum ManagerError {
+    #[zbus(error)]
+    ZBus(zbus::Error),
+    /// The app is installed, but its kind cannot do this yet (launching an Android app).
+    NotSupported(String),
+    /// No app with that id is installed.
+    NotInstalled(String),
+    /// Anything else; the message says what.
+    Failed(String),
+}
+
+/// The refusals that become a [`ManagerError`] variant of their own (carried through `anyhow`).
+#[derive(Debug, thiserror::Error)]
+enum Refusal {
+    #[error("{0}")]
+    NotSupported(String),
+    #[error("{0} is not installed")]
+    NotInstalled(String),
+}
+
+impl ManagerError {
+    fn from_anyhow(e: anyhow::Error) -> ManagerError {
+        match e.downcast_ref::<Refusal>() {
+            Some(Refusal::NotSupported(m)) => ManagerError::NotSupported(m.clone()),
+            Some(r @ Refusal::NotInstalled(_)) => ManagerError::NotInstalled(r.to_string()),
+            None => ManagerError::Failed(format!("{e:#}")),
+        }
+    }
+}
+
 impl AppManager1 {
     /// Runs `f` on a thread of its own (installs compile code; stops wait for processes) and
     /// awaits it: zbus dispatches on its own executor, which must not block.
-    async fn with<T: Send + 'static>(
+    async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Manager) -> anyhow::Result<T> + Send + 'static,
-    ) -> fdo::Result<T> {
+    ) -> anyhow::Result<T> {
         let inner = self.inner.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
         std::thread::spawn(move || {
@@ -50,9 +88,15 @@ impl AppManager1 {
             };
             let _ = tx.send(result);
         });
-        rx.await
-            .map_err(failed)?
-            .map_err(|e| failed(format!("{e:#}")))
+        rx.await?
+    }
+
+    /// [`Self::run`], failures as `org.freedesktop.DBus.Error.Failed`.
+    async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Manager) -> anyhow::Result<T> + Send + 'static,
+    ) -> fdo::Result<T> {
+        self.run(f).await.map_err(|e| failed(format!("{e:#}")))
     }
 }
 
@@ -120,9 +164,9 @@ impl AppManager1 {
         &self,
         #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
         id: String,
-    ) -> fdo::Result<String> {
+    ) -> Result<String, ManagerError> {
         let state = self
-            .with({
+            .run({
                 let id = id.clone();
                 move |m| {
                     let app = m
@@ -130,7 +174,14 @@ impl AppManager1 {
                         .db
                         .get(&id)
                         .cloned()
-                        .ok_or_else(|| anyhow::anyhow!("{id} is not installed"))?;
+                        .ok_or_else(|| Refusal::NotInstalled(id.clone()))?;
+                    if app.kind == android::KIND {
+                        return Err(Refusal::NotSupported(format!(
+                            "{id} ({}) is an Android app: Android apps cannot be launched on Cirrus yet (they can be installed, listed and uninstalled)",
+                            app.label
+                        ))
+                        .into());
+                    }
                     let precompiled = m.store.precompiled_path(&id)?;
                     let data = m.store.layout.data_dir(&id);
                     let log = m.store.layout.log_path(&id);
@@ -143,7 +194,8 @@ impl AppManager1 {
                     m.lifecycle.launch(&app, precompiled, data, log)
                 }
             })
-            .await?;
+            .await
+            .map_err(ManagerError::from_anyhow)?;
         let _ = Self::state_changed(&emitter, &id, state.as_str()).await;
         Ok(state.as_str().to_owned())
     }

@@ -60,6 +60,45 @@ pub struct InstalledApp {
     pub permissions: BTreeMap<String, Grant>,
     pub installed_at_unix: u64,
     pub updated_at_unix: u64,
+    /// What only APKs have (kind `android`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub android: Option<AndroidRecord>,
+}
+
+/// An installed APK's facts the manager needs later: the version code updates are compared by,
+/// the signing identity updates must match (signer certificate digests, v3 rotation lineage), and
+/// what its Android permissions became.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AndroidRecord {
+    pub version_code: u64,
+    #[serde(default)]
+    pub version_name: Option<String>,
+    pub min_sdk: u32,
+    pub target_sdk: u32,
+    /// SHA-256 of each signer certificate (hex), sorted.
+    pub signers: Vec<String>,
+    /// The v3 proof-of-rotation lineage, oldest first, if the APK carries one.
+    #[serde(default)]
+    pub lineage: Option<Vec<LineageEntry>>,
+    /// Every requested Android permission and the Cirrus permission it maps to (None: never granted).
+    pub permissions: Vec<(String, Option<String>)>,
+    /// The main launcher activity.
+    #[serde(default)]
+    pub launcher_activity: Option<String>,
+    #[serde(default)]
+    pub native_abis: Vec<String>,
+    /// Label per locale ("" = default), as the APK's resources give them.
+    #[serde(default)]
+    pub labels: Vec<(String, String)>,
+}
+
+/// One certificate of a rotation lineage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineageEntry {
+    /// SHA-256 of the certificate (hex).
+    pub certificate: String,
+    /// Capability flags (installed data, shared uid, permission, rollback, auth).
+    pub flags: u32,
 }
 
 impl InstalledApp {
@@ -191,6 +230,7 @@ mod tests {
             permissions: BTreeMap::from([("network".into(), Grant::Ask)]),
             installed_at_unix: 1,
             updated_at_unix: 1,
+            android: None,
         }
     }
 

@@ -4,11 +4,17 @@
 //!
 //! `store.rs` installs/uninstalls under a data root, `db.rs` is the crash-safe package database,
 //! `running.rs` the lifecycle of running hosts, `bus.rs` the D-Bus interface and its proxy.
+//! `android.rs` installs APKs (kind `android`, verified by `cirrus-apk`), `icon.rs` renders their
+//! launcher icons.
 
+pub mod android;
 pub mod bus;
 pub mod db;
+pub mod icon;
 pub mod running;
 pub mod store;
+
+pub use cirrus_apk::arsc::DeviceConfig;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -33,17 +39,29 @@ pub struct ServeOptions {
     pub launch_command: Vec<String>,
 }
 
-/// Serves `org.cirrus.AppManager1` until `shutdown` completes, then stops every running app.
+/// Serves `org.cirrus.AppManager1` until `shutdown` completes, then stops every running app. APK
+/// resources are resolved for the device the environment describes
+/// ([`android::device_from_env`]).
 pub async fn serve(
     opts: ServeOptions,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
-    let store = AppStore::open(
+    serve_on_device(opts, android::device_from_env(), shutdown).await
+}
+
+/// [`serve`], with APK labels and icons resolved for `device` (locale, density).
+pub async fn serve_on_device(
+    opts: ServeOptions,
+    device: DeviceConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<()> {
+    let mut store = AppStore::open(
         &opts.data_root,
         opts.wasm_host.clone(),
         opts.launch_command.clone(),
     )
     .with_context(|| format!("opening the app store under {}", opts.data_root.display()))?;
+    store.device = device;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let lifecycle = Lifecycle::new(
         HostCommand {

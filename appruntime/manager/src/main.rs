@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use cirrus_appmanager::bus::AppManager1ClientProxy;
-use cirrus_appmanager::{ServeOptions, serve};
+use cirrus_appmanager::{ServeOptions, android, serve_on_device};
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -34,6 +34,12 @@ enum Cmd {
         /// Run apps without a display (tests, benchmarks).
         #[arg(long)]
         headless_apps: bool,
+        /// Device locale APK labels are chosen for, e.g. de-DE (default: from LC_ALL/LANG).
+        #[arg(long)]
+        locale: Option<String>,
+        /// Display density in dpi APK icons are chosen for (default: $CIRRUS_DISPLAY_DPI or 320).
+        #[arg(long)]
+        dpi: Option<u16>,
     },
     /// Ask the running manager to launch an app.
     Launch { id: String },
@@ -70,7 +76,16 @@ async fn main() -> Result<()> {
             wasm_host,
             memory_mb,
             headless_apps,
+            locale,
+            dpi,
         } => {
+            let mut device = android::device_from_env();
+            if let Some(l) = locale {
+                device.locale = android::locale_tag(&l);
+            }
+            if let Some(d) = dpi {
+                device.density = d;
+            }
             let exe = std::env::current_exe().context("locating cirrus-appmanager")?;
             let wasm_host = wasm_host.unwrap_or_else(|| exe.with_file_name("cirrus-wasm-host"));
             let mut launch_command = vec![exe.display().to_string()];
@@ -93,7 +108,7 @@ async fn main() -> Result<()> {
                     tokio::select! { _ = term.recv() => {}, _ = tokio::signal::ctrl_c() => {} }
                 }
             };
-            serve(opts, shutdown).await
+            serve_on_device(opts, device, shutdown).await
         }
     }
 }

@@ -1,12 +1,14 @@
 //! Installing and uninstalling apps under a data root (`/data` on the device, a temp dir in tests):
 //! verify the signed package, refuse downgrades and foreign signers, unpack it, precompile a wasm
 //! component into the engine-keyed cache, create the per-app data directory, record it in the
-//! package database, and publish a launcher entry for the compositor.
+//! package database, and publish a launcher entry for the compositor. APKs (told apart by content)
+//! are verified by `cirrus-apk` and kept whole as `base.apk` (see `android.rs`).
 //!
 //! Layout under the data root:
 //! `app/<id>/` the app's own data (owned by its uid) · `system/packages.json` the database ·
-//! `system/app-code/<id>/` the unpacked package · `system/wasm-cache/<engine hash>/<id>.cwasm`
-//! precompiled code · `system/applications/cirrus-app-<id>.desktop` launcher entries.
+//! `system/app-code/<id>/` the unpacked package (an APK: `base.apk`) ·
+//! `system/wasm-cache/<engine hash>/<id>.cwasm` precompiled code · `system/app-icons/<id>.png`
+//! rendered APK icons · `system/applications/cirrus-app-<id>.desktop` launcher entries.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,11 +16,14 @@ use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
+use cirrus_apk::arsc::DeviceConfig;
 use cirrus_package::{
     AppKind, Permission, PublisherKey, Version, check_update, valid_app_id, verify,
 };
 
+use crate::android;
 use crate::db::{Grant, InstalledApp, PackageDb};
+use crate::icon;
 
 /// Permissions granted at install (low risk); the others are asked for on first use.
 fn granted_at_install(p: Permission) -> bool {
@@ -54,6 +59,10 @@ impl Layout {
     pub fn log_path(&self, id: &str) -> PathBuf {
         self.root.join("log/apps").join(format!("{id}.log"))
     }
+    /// Icons the manager renders (APKs' launcher icons), one PNG per app.
+    pub fn icon_path(&self, id: &str) -> PathBuf {
+        self.root.join("system/app-icons").join(format!("{id}.png"))
+    }
 }
 
 /// The installed apps and how to change them.
@@ -64,6 +73,8 @@ pub struct AppStore {
     pub wasm_host: PathBuf,
     /// Command line the launcher entries run to launch an app (the app id is appended).
     pub launch_command: Vec<String>,
+    /// The device APK resources are resolved for (label locale, icon density).
+    pub device: DeviceConfig,
     engine_hash: Option<String>,
 }
 
@@ -94,6 +105,7 @@ impl AppStore {
             db,
             wasm_host,
             launch_command,
+            device: android::device_from_env(),
             engine_hash: None,
         })
     }
@@ -130,10 +142,15 @@ impl AppStore {
         Ok(self.layout.cache_dir(&hash).join(format!("{id}.cwasm")))
     }
 
-    /// Installs (or updates) the package at `package_path`. Returns the app.
+    /// Installs (or updates) the package at `package_path`: a signed Cirrus package or an APK
+    /// (told apart by content). Returns the app.
     pub fn install(&mut self, package_path: &Path) -> Result<InstalledApp> {
+        // Read once: what is verified is exactly what is installed, whatever happens to the file.
         let bytes = std::fs::read(package_path)
             .with_context(|| format!("reading {}", package_path.display()))?;
+        if android::is_apk(&bytes, package_path) {
+            return self.install_apk(package_path, &bytes);
+        }
         let pkg = verify(&bytes).with_context(|| format!("{} refused", package_path.display()))?;
         let m = &pkg.manifest;
         let id = m.cirrus.id.clone();
@@ -144,7 +161,7 @@ impl AppStore {
         if let Some(prev) = &previous {
             if prev.kind != m.cirrus.kind.as_str() {
                 bail!(
-                    "{id} is installed as a {} app; the package is a {} app",
+                    "{id} is installed as an app of kind `{}`; the package is of kind `{}`: uninstall it first",
                     prev.kind,
                     m.cirrus.kind.as_str()
                 );
@@ -160,11 +177,7 @@ impl AppStore {
 
         // Unpack beside the live copy, then swap: a crash leaves the old version intact.
         let code_dir = self.layout.code_dir(&id);
-        let parent = code_dir.parent().ok_or_else(|| anyhow!("bad code dir"))?;
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating {}", parent.display()))?;
-        let staging = parent.join(format!("{id}.new-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&staging);
+        let staging = self.staging_dir(&id)?;
         for name in pkg.contents.names() {
             let dest = staging.join(name);
             if let Some(p) = dest.parent() {
@@ -200,14 +213,7 @@ impl AppStore {
             }
             precompiled = Some((tmp, out));
         }
-        let old = parent.join(format!("{id}.old-{}", std::process::id()));
-        if code_dir.exists() {
-            std::fs::rename(&code_dir, &old)
-                .with_context(|| format!("moving {} aside", code_dir.display()))?;
-        }
-        std::fs::rename(&staging, &code_dir)
-            .with_context(|| format!("moving {} into place", code_dir.display()))?;
-        let _ = std::fs::remove_dir_all(&old);
+        self.swap_in(&id, &staging)?;
         if let Some((tmp, out)) = precompiled {
             std::fs::rename(&tmp, &out)
                 .with_context(|| format!("moving {} into place", out.display()))?;
@@ -253,6 +259,119 @@ impl AppStore {
                 .map(|p| p.installed_at_unix)
                 .unwrap_or_else(now),
             updated_at_unix: now(),
+            android: None,
+        };
+        self.db.put(app.clone())?;
+        self.write_launcher_entry(&app)?;
+        tracing::info!(uid, "installed");
+        Ok(app)
+    }
+
+    /// A fresh, empty directory beside the app's code dir to unpack a new version into.
+    fn staging_dir(&self, id: &str) -> Result<PathBuf> {
+        let code_dir = self.layout.code_dir(id);
+        let parent = code_dir.parent().ok_or_else(|| anyhow!("bad code dir"))?;
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+        let staging = parent.join(format!("{id}.new-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&staging);
+        std::fs::create_dir_all(&staging)
+            .with_context(|| format!("creating {}", staging.display()))?;
+        Ok(staging)
+    }
+
+    /// Replaces the app's code dir with `staging` (the old one moved aside first, then removed).
+    fn swap_in(&self, id: &str, staging: &Path) -> Result<()> {
+        let code_dir = self.layout.code_dir(id);
+        let parent = code_dir.parent().ok_or_else(|| anyhow!("bad code dir"))?;
+        let old = parent.join(format!("{id}.old-{}", std::process::id()));
+        if code_dir.exists() {
+            std::fs::rename(&code_dir, &old)
+                .with_context(|| format!("moving {} aside", code_dir.display()))?;
+        }
+        std::fs::rename(staging, &code_dir)
+            .with_context(|| format!("moving {} into place", code_dir.display()))?;
+        let _ = std::fs::remove_dir_all(&old);
+        Ok(())
+    }
+
+    /// Installs (or updates) an APK: verified by `cirrus-apk`, kept whole as `base.apk`, its icon
+    /// rendered to the icon store, recorded as kind `android`.
+    fn install_apk(&mut self, path: &Path, bytes: &[u8]) -> Result<InstalledApp> {
+        let apk = android::verify(bytes, &self.device)
+            .with_context(|| format!("{} refused", path.display()))?;
+        let id = apk.package.package.clone();
+        let previous = self.db.get(&id).cloned();
+        if let Some(prev) = &previous {
+            let allowed = android::check_replaces(prev, &apk)
+                .with_context(|| format!("{} refused", path.display()))?;
+            tracing::info!(app = %id, ?allowed, "update allowed");
+        }
+        let version = android::display_version(&apk);
+        let _span = tracing::info_span!("install", app = %id, version = %version).entered();
+
+        let staging = self.staging_dir(&id)?;
+        let apk_path = staging.join("base.apk");
+        std::fs::write(&apk_path, bytes)
+            .with_context(|| format!("writing {}", apk_path.display()))?;
+        // The icon: rendered now (the launcher reads a PNG); none is not an error.
+        let icon_png = match &apk.package.icon {
+            Some(i) => match icon::launcher_png(i, self.device.density) {
+                Ok(png) => Some(png),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no launcher icon");
+                    None
+                }
+            },
+            None => None,
+        };
+        self.swap_in(&id, &staging)?;
+        let icon_path = self.layout.icon_path(&id);
+        match &icon_png {
+            Some(png) => {
+                if let Some(p) = icon_path.parent() {
+                    std::fs::create_dir_all(p)
+                        .with_context(|| format!("creating {}", p.display()))?;
+                }
+                let tmp = icon_path.with_extension("png.tmp");
+                std::fs::write(&tmp, png).with_context(|| format!("writing {}", tmp.display()))?;
+                std::fs::rename(&tmp, &icon_path)
+                    .with_context(|| format!("writing {}", icon_path.display()))?;
+            }
+            None => {
+                let _ = std::fs::remove_file(&icon_path);
+            }
+        }
+
+        let uid = match &previous {
+            Some(p) => p.uid,
+            None => self.db.allocate_uid(),
+        };
+        let data_dir = self.layout.data_dir(&id);
+        std::fs::create_dir_all(&data_dir)
+            .with_context(|| format!("creating {}", data_dir.display()))?;
+        set_owner(&data_dir, uid)?;
+
+        let identity = &apk.record.signers;
+        let app = InstalledApp {
+            id: id.clone(),
+            kind: android::KIND.into(),
+            version,
+            name: apk.package.label.clone(),
+            label: apk.package.label.clone(),
+            signer: identity.join(","),
+            signer_fingerprint: identity.join(","),
+            uid,
+            code_dir: self.layout.code_dir(&id),
+            entry: "base.apk".into(),
+            icon: icon_png.map(|_| icon_path),
+            permissions: android::permission_states(&apk, previous.as_ref()),
+            installed_at_unix: previous
+                .as_ref()
+                .map(|p| p.installed_at_unix)
+                .unwrap_or_else(now),
+            updated_at_unix: now(),
+            android: Some(apk.record),
         };
         self.db.put(app.clone())?;
         self.write_launcher_entry(&app)?;
@@ -268,7 +387,10 @@ impl AppStore {
             .ok_or_else(|| anyhow!("{id} is not installed"))?;
         let _ = std::fs::remove_file(self.launcher_entry_path(id));
         let _ = std::fs::remove_dir_all(self.layout.code_dir(id));
-        if let Ok(p) = self.precompiled_path(id) {
+        let _ = std::fs::remove_file(self.layout.icon_path(id));
+        if app.kind == "wasm"
+            && let Ok(p) = self.precompiled_path(id)
+        {
             let _ = std::fs::remove_file(p);
         }
         let data = self.layout.data_dir(id);
@@ -327,12 +449,27 @@ impl AppStore {
         };
         let mut exec: Vec<String> = self.launch_command.iter().map(|a| quote(a)).collect();
         exec.push(quote(&app.id));
-        let label: String = app.label.chars().filter(|c| !c.is_control()).collect();
+        let one_line = |s: &str| -> String { s.chars().filter(|c| !c.is_control()).collect() };
+        let label = one_line(&app.label);
         let mut text = format!(
-            "[Desktop Entry]\nType=Application\nName={label}\nExec={}\nX-Cirrus-App-Id={}\n",
+            "[Desktop Entry]\nType=Application\nName={label}\nExec={}\nX-Cirrus-App-Id={}\nX-Cirrus-App-Kind={}\n",
             exec.join(" ").replace('%', "%%"),
-            app.id
+            app.id,
+            app.kind
         );
+        if let Some(android) = &app.android {
+            // Every localisation, for launchers that follow the locale (`fr-CA` → `Name[fr_CA]`).
+            for (locale, label) in &android.labels {
+                let key = locale.replace('-', "_");
+                if !locale.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                {
+                    text.push_str(&format!("Name[{key}]={}\n", one_line(label)));
+                }
+            }
+            // Launch answers NotSupported (what the Exec line shows when tapped) until the
+            // Android runtime exists.
+            text.push_str("Comment=Android app (Android apps cannot run on Cirrus yet)\n");
+        }
         if let Some(icon) = &app.icon {
             text.push_str(&format!("Icon={}\n", icon.display()));
         }

@@ -1,9 +1,15 @@
 //! Helpers shared by the integration tests of several crates.
 //!
+//! [`apk`] builds real APKs with Debian's Android tools (the APK parser's, the CLI's and the app
+//! manager's tests use the same builder); [`dbus::PrivateBus`] runs a private dbus-daemon.
+//!
 //! Tests that run a program as another uid (an app's uid, `nobody`) cannot exec it from the cargo
 //! target directory when that lives under a private home (`/root` is mode 0700 on Debian, and CI
 //! keeps its target directory under `$HOME/.cache`). [`ExecutableCopy`] puts a copy where any uid
 //! can run it.
+
+pub mod apk;
+pub mod dbus;
 
 use std::io;
 use std::os::unix::fs::PermissionsExt;
