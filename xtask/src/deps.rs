@@ -172,7 +172,7 @@ pub const PACKAGES: &[Package] = &[
     Package {
         name: "clang",
         need: Need::Tests,
-        why: "compiles the C wasm test apps and the `cirrus app new --lang c` template (--target=wasm32-wasi)",
+        why: "compiles the C wasm test apps and the `cirrus app new --template c` template (--target=wasm32-wasi)",
     },
     Package {
         name: "lld",
@@ -188,6 +188,11 @@ pub const PACKAGES: &[Package] = &[
         name: "libclang-rt-14-dev-wasm32",
         need: Need::Tests,
         why: "compiler-rt builtins for wasm32 (clang links them into every wasm app)",
+    },
+    Package {
+        name: "nodejs",
+        need: Need::Tests,
+        why: "runs AssemblyScript's compiler (asc, from npm: see NPM_TOOLS) for the AssemblyScript example app and template",
     },
     Package {
         name: "dbus-daemon",
@@ -221,12 +226,89 @@ pub const PACKAGES: &[Package] = &[
     },
 ];
 
+/// Tools from the npm registry, pinned: (package, version, why). Each is installed with npm into
+/// `$XDG_CACHE_HOME/cirrus/<package>-<version>` (`~/.cache/…`; never globally), where the SDK
+/// looks for it (crates/cli/src/assemblyscript.rs, whose `ASC_VERSION` must match).
+pub const NPM_TOOLS: &[(&str, &str, &str)] = &[(
+    "assemblyscript",
+    "0.28.20",
+    "asc: the AssemblyScript example app's build and `cirrus app new --template assemblyscript`",
+)];
+
+fn npm_tool_dir(name: &str, version: &str) -> Result<std::path::PathBuf> {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))
+        .context("neither XDG_CACHE_HOME nor HOME is set: nowhere to install npm tools")?;
+    Ok(cache.join("cirrus").join(format!("{name}-{version}")))
+}
+
+/// Installs the missing [`NPM_TOOLS`] (only reports them with `check_only`); false if some are
+/// missing after that.
+fn npm_tools(check_only: bool) -> Result<bool> {
+    let mut all = true;
+    for (name, version, why) in NPM_TOOLS {
+        let dir = npm_tool_dir(name, version)?;
+        if dir
+            .join("node_modules")
+            .join(name)
+            .join("package.json")
+            .exists()
+        {
+            continue;
+        }
+        if check_only {
+            println!("deps: npm {name}@{version} missing ({why})");
+            all = false;
+            continue;
+        }
+        let have_npm = Command::new("npm")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !have_npm {
+            // Debian's nodejs has no npm (NodeSource's bundles it, and conflicts with Debian's).
+            println!("deps: installing Debian's npm to fetch {name}");
+            let sudo = privilege_prefix()?;
+            let status = apt(&sudo, &["install", "-y", "--no-install-recommends", "npm"])
+                .status()
+                .context("could not run apt-get install npm")?;
+            if !status.success() {
+                bail!("apt-get install npm failed ({status})");
+            }
+        }
+        println!("deps: npm install {name}@{version} into {}", dir.display());
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let status = Command::new("npm")
+            .arg("install")
+            .arg("--prefix")
+            .arg(&dir)
+            .args(["--no-save", "--no-package-lock", "--no-audit", "--no-fund"])
+            .arg(format!("{name}@{version}"))
+            .stdin(Stdio::null())
+            .status()
+            .context("could not run npm")?;
+        if !status.success() {
+            bail!("npm install {name}@{version} failed ({status})");
+        }
+    }
+    Ok(all)
+}
+
 /// `cargo xtask deps [--check]`.
 pub fn run(check_only: bool) -> Result<ExitCode> {
     let missing = missing_packages()?;
     if missing.is_empty() {
         println!("deps: all {} Debian packages are installed", PACKAGES.len());
-        return Ok(ExitCode::SUCCESS);
+        return Ok(if npm_tools(check_only)? {
+            ExitCode::SUCCESS
+        } else {
+            println!("deps: run `cargo xtask deps` to install them");
+            ExitCode::FAILURE
+        });
     }
     if check_only {
         println!("deps: {} Debian package(s) missing:", missing.len());
@@ -237,6 +319,7 @@ pub fn run(check_only: bool) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     install(&missing)?;
+    npm_tools(false)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -245,9 +328,10 @@ pub fn ensure() -> Result<()> {
     let missing = missing_packages()?;
     if missing.is_empty() {
         println!("deps: all {} Debian packages are installed", PACKAGES.len());
-        return Ok(());
+    } else {
+        install(&missing)?;
     }
-    install(&missing)
+    npm_tools(false).map(|_| ())
 }
 
 fn missing_packages() -> Result<Vec<Package>> {

@@ -7,6 +7,10 @@
 //! paused = additionally frozen (SIGSTOP); resume = SIGCONT + SIGUSR2 (`resume`). Stop = SIGTERM
 //! (the app's `destroy` runs), then SIGKILL after a grace period — also how an app that is not
 //! responding is killed.
+//!
+//! Hosts show their app on the compositor named by the manager's `WAYLAND_DISPLAY` (resolved to
+//! an absolute socket path, so it does not depend on the app uid's runtime directory; that socket
+//! and its directory must be reachable by app uids).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -73,6 +77,27 @@ pub struct HostCommand {
     pub memory_mb: u32,
     /// Run hosts without a display (tests, benchmarks).
     pub headless: bool,
+}
+
+/// The compositor's socket from the manager's environment: `$WAYLAND_DISPLAY`, relative to
+/// `$XDG_RUNTIME_DIR` unless absolute.
+fn wayland_display() -> Result<PathBuf> {
+    let Some(name) = std::env::var_os("WAYLAND_DISPLAY").filter(|v| !v.is_empty()) else {
+        bail!(
+            "no display for apps: start the app manager with WAYLAND_DISPLAY naming the compositor's socket"
+        )
+    };
+    let path = PathBuf::from(name);
+    if path.is_absolute() {
+        return Ok(path);
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+        Some(dir) => Ok(PathBuf::from(dir).join(path)),
+        None => bail!(
+            "WAYLAND_DISPLAY `{}` is relative and XDG_RUNTIME_DIR is not set",
+            path.display()
+        ),
+    }
 }
 
 /// The running apps.
@@ -168,6 +193,9 @@ impl Lifecycle {
             .arg(self.host.memory_mb.to_string());
         if self.host.headless {
             cmd.arg("--headless");
+        } else {
+            let display = wayland_display().with_context(|| format!("launching {}", app.id))?;
+            cmd.arg("--wayland-display").arg(display);
         }
         for p in app.granted() {
             cmd.arg("--permission").arg(p);

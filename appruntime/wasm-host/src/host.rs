@@ -14,6 +14,7 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::engine;
 use crate::headless::{Command, Headless};
+use crate::wayland::{WaylandWindow, WindowEvent};
 
 wasmtime::component::bindgen!({
     path: "../../docs/wit",
@@ -29,7 +30,7 @@ const TICKS_PER_SECOND: u64 = 100;
 /// A call into the app longer than this is "not responding" (Android's input ANR is 5 s).
 const RESPONSE_DEADLINE_TICKS: u64 = TICKS_PER_SECOND;
 /// Largest surface accepted.
-const MAX_SIDE: u32 = 8192;
+pub(crate) const MAX_SIDE: u32 = 8192;
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -63,6 +64,9 @@ pub struct RunArgs {
     /// Headless surface size, WIDTHxHEIGHT.
     #[arg(long, default_value = "360x640")]
     size: String,
+    /// The compositor's socket (default: `$WAYLAND_DISPLAY`, relative to `$XDG_RUNTIME_DIR`).
+    #[arg(long)]
+    wayland_display: Option<PathBuf>,
 }
 
 /// What the store holds for one app.
@@ -348,14 +352,34 @@ pub fn run(args: RunArgs) -> Result<()> {
     }
     let component = load_component(&engine, &args.component, args.precompiled.as_deref())?;
     let pre = prepare(&engine, &component)?;
-    if !args.headless {
-        bail!(
-            "{}: presenting on Wayland is not built yet; run with --headless",
-            args.app_id
-        );
+    if args.headless {
+        run_headless(&engine, &pre, &args)
+    } else {
+        run_on_wayland(&engine, &pre, &args)
     }
+}
+
+/// Pause/resume/stop asked by the manager's signals (or the display): applies them to the app.
+/// Returns false once the app was destroyed.
+fn lifecycle_signals(app: &mut RunningApp, paused: &mut bool) -> Result<bool> {
+    if TERMINATE.load(Ordering::SeqCst) {
+        app.destroy()?;
+        return Ok(false);
+    }
+    if PAUSE.swap(false, Ordering::SeqCst) && !*paused {
+        *paused = true;
+        app.pause()?;
+    }
+    if RESUME.swap(false, Ordering::SeqCst) && *paused {
+        *paused = false;
+        app.resume()?;
+    }
+    Ok(true)
+}
+
+fn run_headless(engine: &Engine, pre: &AppPre<AppState>, args: &RunArgs) -> Result<()> {
     let (width, height) = parse_size(&args.size)?;
-    let mut app = RunningApp::start(&engine, &pre, &args, width, height)?;
+    let mut app = RunningApp::start(engine, pre, args, width, height)?;
     status("running");
     app.create()?;
     app.resize(width, height)?;
@@ -364,17 +388,8 @@ pub fn run(args: RunArgs) -> Result<()> {
     let mut paused = false;
     let mut first_frame_shown = false;
     loop {
-        if TERMINATE.load(Ordering::SeqCst) {
-            app.destroy()?;
+        if !lifecycle_signals(&mut app, &mut paused)? {
             return Ok(());
-        }
-        if PAUSE.swap(false, Ordering::SeqCst) && !paused {
-            paused = true;
-            app.pause()?;
-        }
-        if RESUME.swap(false, Ordering::SeqCst) && paused {
-            paused = false;
-            app.resume()?;
         }
         match display.next_command(Duration::from_millis(16)) {
             Some(Command::Pointer(phase, x, y)) => app.pointer(phase, x, y)?,
@@ -394,6 +409,75 @@ pub fn run(args: RunArgs) -> Result<()> {
                 first_frame_shown = true;
                 status("first-frame");
             }
+        }
+    }
+}
+
+/// The app in an xdg-toplevel: configure sizes → `resize`, input → `events`, frames through
+/// wl_shm paced by frame callbacks, close → `destroy` and exit, suspended → `pause`/`resume`.
+fn run_on_wayland(engine: &Engine, pre: &AppPre<AppState>, args: &RunArgs) -> Result<()> {
+    let title = if args.title.is_empty() {
+        &args.app_id
+    } else {
+        &args.title
+    };
+    let mut window = WaylandWindow::open(args.wayland_display.as_deref(), title, &args.app_id)
+        .with_context(|| format!("opening the window of {}", args.app_id))?;
+    let (width, height) = window.size();
+    let mut app = RunningApp::start(engine, pre, args, width, height)?;
+    status("running");
+    app.create()?;
+    app.resize(width, height)?;
+    let started = Instant::now();
+    let mut paused = false;
+    // Paused by the compositor (suspended window) as opposed to by the manager.
+    let mut suspended = false;
+    let mut first_frame_shown = false;
+    loop {
+        if !lifecycle_signals(&mut app, &mut paused)? {
+            return Ok(());
+        }
+        let wait = if app.store.data().frame_requested && window.ready_for_frame() && !paused {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(100)
+        };
+        if let Err(err) = window.dispatch(wait) {
+            // The compositor went away: let the app save its state, then report.
+            let _ = app.destroy();
+            return Err(err);
+        }
+        for event in window.take_events() {
+            match event {
+                WindowEvent::Resize(w, h) => app.resize(w, h)?,
+                WindowEvent::Pointer(phase, x, y) => app.pointer(phase, x, y)?,
+                WindowEvent::Key(code, pressed) => app.key(code, pressed)?,
+                WindowEvent::Suspended(true) if !paused => {
+                    suspended = true;
+                    paused = true;
+                    app.pause()?;
+                }
+                WindowEvent::Suspended(false) if suspended => {
+                    suspended = false;
+                    paused = false;
+                    app.resume()?;
+                }
+                WindowEvent::Suspended(_) => {}
+                WindowEvent::Close => {
+                    app.destroy()?;
+                    return Ok(());
+                }
+            }
+        }
+        if app.store.data().frame_requested && window.ready_for_frame() && !paused {
+            app.frame(started.elapsed().as_millis() as u64)?;
+        }
+        if let Some(frame) = app.store.data_mut().last_frame.take() {
+            window.present(frame);
+        }
+        if !first_frame_shown && window.committed() && app.store.data().frames_presented > 0 {
+            first_frame_shown = true;
+            status("first-frame");
         }
     }
 }

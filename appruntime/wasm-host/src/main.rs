@@ -11,13 +11,18 @@
 //! Status lines on stdout (read by the manager): `running`, `first-frame`, `not-responding`,
 //! `responding`. The app's stdout/stderr go to this process's stderr (the app's log).
 //!
-//! Presenting: `--headless` keeps frames in memory (and writes the latest to `--frame-out` for
+//! Presenting: on Wayland (`--wayland-display SOCKET` or `$WAYLAND_DISPLAY`) the app is an
+//! xdg-toplevel titled with `--title`, app id = `--app-id`; its frames go through wl_shm, paced by
+//! frame callbacks; configure sizes become `resize` (in buffer pixels: logical size × the output's
+//! scale); pointer, touch and keys become `events`; closing the window runs `destroy` and exits.
+//! `--headless` keeps frames in memory (and writes the latest to `--frame-out` for
 //! tests and benchmarks) and reads input commands from stdin (`pointer down|move|up X Y`,
 //! `key CODE 0|1`, `resize W H`, `pause`, `resume`, `stop`).
 
 mod engine;
 mod headless;
 mod host;
+mod wayland;
 
 use std::path::PathBuf;
 

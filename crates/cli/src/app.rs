@@ -1,6 +1,7 @@
 //! `cirrus app …`: the SDK for Cirrus WebAssembly apps: scaffold (`new`), compile and componentize
 //! (`build`), package and sign (`pack`, `sign`), check (`verify`), and drive a running app manager
-//! over D-Bus (`install`, `launch`, `stop`, `list`, `logs`).
+//! over D-Bus (`install`, `launch`, `stop`, `list`, `logs`). `install` takes APKs too: the manager
+//! tells them apart by content and installs them as kind `android`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -16,12 +17,29 @@ use clap::Subcommand;
 /// The C header of the app world, shipped in every C project.
 const C_HEADER: &str = include_str!("../../../appruntime/wasm-host/tests/apps/cirrus_app.h");
 const C_TEMPLATE: &str = include_str!("../../../appruntime/wasm-host/tests/apps/counter.c");
+/// The AssemblyScript binding of the app world and the counter example, the AssemblyScript template.
+const AS_BINDING: &str =
+    include_str!("../../../appruntime/wasm-host/tests/apps/assemblyscript/cirrus.ts");
+const AS_TEMPLATE: &str =
+    include_str!("../../../appruntime/wasm-host/tests/apps/assemblyscript/counter.ts");
+
+/// The languages `cirrus app new` sets a project up for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Template {
+    /// C with clang for wasm32-wasi (src/main.c, src/cirrus_app.h).
+    C,
+    /// AssemblyScript (assembly/index.ts, assembly/cirrus.ts, package.json pinning the compiler).
+    Assemblyscript,
+}
 
 #[derive(Debug, Subcommand)]
 pub enum AppCommand {
-    /// Create a new app project (C) in DIR.
+    /// Create a new app project (a tap counter to start from) in DIR.
     New {
         dir: PathBuf,
+        /// The language.
+        #[arg(long, value_enum, default_value = "c")]
+        template: Template,
         /// App id, reverse-domain (e.g. org.example.notes).
         #[arg(long)]
         id: String,
@@ -29,8 +47,8 @@ pub enum AppCommand {
         #[arg(long)]
         name: Option<String>,
     },
-    /// Compile the project in DIR (src/*.c with clang for wasm32-wasi, or a given core module)
-    /// and componentize it into DIR/build/app.wasm.
+    /// Compile the project in DIR (src/*.c with clang for wasm32-wasi, assembly/index.ts with
+    /// AssemblyScript's asc, or a given core module) and componentize it into DIR/build/app.wasm.
     Build {
         #[arg(default_value = ".")]
         dir: PathBuf,
@@ -64,7 +82,7 @@ pub enum AppCommand {
         #[arg(long)]
         installed_version: Option<String>,
     },
-    /// Install a package through the running app manager.
+    /// Install a signed package (.cpkg) or an APK through the running app manager.
     Install {
         package: PathBuf,
         #[arg(long)]
@@ -113,7 +131,12 @@ fn read_key(path: &Path) -> Result<DeveloperKey> {
 
 fn execute(cmd: AppCommand) -> Result<()> {
     match cmd {
-        AppCommand::New { dir, id, name } => new_project(&dir, &id, name.as_deref()),
+        AppCommand::New {
+            dir,
+            template,
+            id,
+            name,
+        } => new_project(&dir, template, &id, name.as_deref()),
         AppCommand::Build { dir, module } => {
             build(&dir, module.as_deref()).map(|out| eprintln!("built {}", out.display()))
         }
@@ -248,7 +271,7 @@ where
     })
 }
 
-fn new_project(dir: &Path, id: &str, name: Option<&str>) -> Result<()> {
+fn new_project(dir: &Path, template: Template, id: &str, name: Option<&str>) -> Result<()> {
     if !valid_app_id(id) {
         bail!(
             "`{id}` is not an app id: use reverse-domain lowercase labels, e.g. org.example.notes"
@@ -264,9 +287,8 @@ fn new_project(dir: &Path, id: &str, name: Option<&str>) -> Result<()> {
     let name = name
         .map(str::to_owned)
         .unwrap_or_else(|| id.rsplit('.').next().unwrap_or(id).to_owned());
-    std::fs::create_dir_all(dir.join("src"))
+    std::fs::create_dir_all(dir.join("icons"))
         .with_context(|| format!("creating {}", dir.display()))?;
-    std::fs::create_dir_all(dir.join("icons"))?;
     let manifest = serde_json::json!({
         "name": name, "short_name": name, "display": "standalone", "orientation": "portrait",
         "theme_color": "#1e3a8a", "background_color": "#1e3a8a",
@@ -277,8 +299,27 @@ fn new_project(dir: &Path, id: &str, name: Option<&str>) -> Result<()> {
         dir.join(MANIFEST_ENTRY),
         serde_json::to_string_pretty(&manifest)?,
     )?;
-    std::fs::write(dir.join("src/cirrus_app.h"), C_HEADER)?;
-    std::fs::write(dir.join("src/main.c"), C_TEMPLATE)?;
+    match template {
+        Template::C => {
+            std::fs::create_dir_all(dir.join("src"))?;
+            std::fs::write(dir.join("src/cirrus_app.h"), C_HEADER)?;
+            std::fs::write(dir.join("src/main.c"), C_TEMPLATE)?;
+        }
+        Template::Assemblyscript => {
+            std::fs::create_dir_all(dir.join("assembly"))?;
+            std::fs::write(dir.join("assembly/cirrus.ts"), AS_BINDING)?;
+            std::fs::write(dir.join("assembly/index.ts"), AS_TEMPLATE)?;
+            let package = serde_json::json!({
+                "name": id.replace('.', "-"), "version": "0.1.0", "private": true,
+                "description": "A Cirrus app: `cirrus app build` compiles assembly/index.ts",
+                "devDependencies": {"assemblyscript": crate::assemblyscript::ASC_VERSION}
+            });
+            std::fs::write(
+                dir.join("package.json"),
+                serde_json::to_string_pretty(&package)?,
+            )?;
+        }
+    }
     std::fs::write(
         dir.join("icons/icon-96.png"),
         icon_png(96, [0x1e, 0x3a, 0x8a])?,
@@ -314,8 +355,16 @@ fn icon_png(size: u32, rgb: [u8; 3]) -> Result<Vec<u8>> {
 pub fn build(dir: &Path, module: Option<&Path>) -> Result<PathBuf> {
     let build = dir.join("build");
     std::fs::create_dir_all(&build).with_context(|| format!("creating {}", build.display()))?;
+    let as_entry = dir.join("assembly/index.ts");
     let core = match module {
         Some(m) => m.to_owned(),
+        None if as_entry.exists() && !dir.join("src").exists() => {
+            let module = crate::assemblyscript::compile(dir, &as_entry, &build)
+                .map_err(|e| anyhow!("{e}"))?;
+            let out = build.join("app.core.wasm");
+            std::fs::write(&out, module).with_context(|| format!("writing {}", out.display()))?;
+            out
+        }
         None => {
             let mut sources: Vec<PathBuf> = std::fs::read_dir(dir.join("src"))
                 .with_context(|| format!("reading {}/src", dir.display()))?
@@ -326,7 +375,7 @@ pub fn build(dir: &Path, module: Option<&Path>) -> Result<PathBuf> {
             sources.sort();
             if sources.is_empty() {
                 bail!(
-                    "no src/*.c in {} (for other languages pass --module with a wasm32-wasi module)",
+                    "no src/*.c or assembly/index.ts in {} (for other languages pass --module with a wasm32-wasi module)",
                     dir.display()
                 );
             }
@@ -344,6 +393,10 @@ pub fn build(dir: &Path, module: Option<&Path>) -> Result<PathBuf> {
         }
     };
     let bytes = std::fs::read(&core).with_context(|| format!("reading {}", core.display()))?;
+    // Exports named `cirrus_app_<interface>_<function>` (languages that cannot spell the canonical
+    // names) get them.
+    let bytes = crate::assemblyscript::canonical_export_names(&bytes)
+        .map_err(|e| anyhow!("{}: {e}", core.display()))?;
     let component =
         componentize(&bytes).with_context(|| format!("componentizing {}", core.display()))?;
     let out = build.join("app.wasm");

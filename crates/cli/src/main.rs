@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod apk;
 mod app;
+mod assemblyscript;
 mod keys;
 mod sync;
 

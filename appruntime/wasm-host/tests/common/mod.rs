@@ -11,6 +11,33 @@ use std::time::Duration;
 
 pub const HOST: &str = env!("CARGO_BIN_EXE_cirrus-wasm-host");
 
+/// The SDK's AssemblyScript build (the same code `cirrus app build` runs).
+#[path = "../../../../crates/cli/src/assemblyscript.rs"]
+mod assemblyscript;
+
+/// Builds the AssemblyScript example `tests/apps/assemblyscript/<name>.ts` as a project's
+/// `assembly/index.ts` beside the SDK's `cirrus.ts`, with asc from `cargo xtask deps`, and
+/// componentizes it; returns the component's path in `dir`.
+pub fn build_as_app(name: &str, dir: &Path) -> PathBuf {
+    let sources = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/assemblyscript");
+    let project = dir.join(format!("{name}-as"));
+    let assembly = project.join("assembly");
+    std::fs::create_dir_all(&assembly).unwrap();
+    std::fs::copy(sources.join("cirrus.ts"), assembly.join("cirrus.ts")).unwrap();
+    std::fs::copy(
+        sources.join(format!("{name}.ts")),
+        assembly.join("index.ts"),
+    )
+    .unwrap();
+    let module = assemblyscript::compile(&project, &assembly.join("index.ts"), &project)
+        .unwrap_or_else(|e| panic!("{e} (run `cargo xtask deps`: it installs Node.js and asc)"));
+    let component = cirrus_package::componentize(&module)
+        .unwrap_or_else(|e| panic!("componentize {name}: {e}"));
+    let path = dir.join(format!("{name}-as.wasm"));
+    std::fs::write(&path, component).unwrap();
+    path
+}
+
 /// Compiles `tests/apps/<name>.c` and componentizes it; returns the component's path in `dir`.
 pub fn build_c_app(name: &str, dir: &Path) -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR"))
