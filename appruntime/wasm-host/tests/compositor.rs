@@ -15,7 +15,6 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cirrus_appmanager::bus::AppManager1ClientProxy;
@@ -37,34 +36,6 @@ const APP: &str = "org.test.counter";
 const ICON: [u8; 3] = [0xf0, 0x90, 0x10];
 /// The counter's background (tests/apps/counter.c).
 const COUNTER_BLUE: [u8; 3] = [0x1e, 0x3a, 0x8a];
-
-struct Bus(Child, String);
-
-impl Drop for Bus {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-#[allow(clippy::zombie_processes)] // `Bus`'s drop kills and waits for it
-fn start_bus(dir: &Path) -> Bus {
-    let socket = dir.join("bus");
-    let address = format!("unix:path={}", socket.display());
-    let child = Command::new("dbus-daemon")
-        .args(["--session", "--nofork", "--nopidfile"])
-        .arg(format!("--address={address}"))
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("dbus-daemon is needed ({e}): run `cargo xtask deps`"));
-    for _ in 0..500 {
-        if socket.exists() {
-            return Bus(child, address);
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("dbus-daemon did not create {}", socket.display());
-}
 
 fn close(a: [u8; 3], b: [u8; 3], tol: i32) -> bool {
     a.iter()
@@ -200,7 +171,7 @@ fn install_launch_from_the_launcher_tap_stop_relaunch_close_on_the_headless_shel
     // SAFETY: set before this test starts any thread (it is the only test in this binary).
     unsafe { std::env::set_var("WAYLAND_DISPLAY", &socket) };
 
-    let bus = start_bus(dir.path());
+    let bus = cirrus_testsupport::dbus::PrivateBus::start(dir.path());
     let component = std::fs::read(common::build_c_app("counter", dir.path())).unwrap();
     let icon_png = cirrus_testsupport::apk::png(64, ICON);
     let root = dir.path().join("data");
@@ -213,11 +184,11 @@ fn install_launch_from_the_launcher_tap_stop_relaunch_close_on_the_headless_shel
         "-c".to_owned(),
         format!(
             "exec dbus-send --bus={} --print-reply --dest=org.cirrus.AppManager1 /org/cirrus/AppManager1 org.cirrus.AppManager1.Launch \"string:$0\"",
-            bus.1
+            bus.address()
         ),
     ];
     let opts = ServeOptions {
-        bus_address: Some(bus.1.clone()),
+        bus_address: Some(bus.address().to_string()),
         data_root: root.clone(),
         wasm_host: host.path().to_path_buf(),
         memory_mb: 64,
@@ -234,7 +205,7 @@ fn install_launch_from_the_launcher_tap_stop_relaunch_close_on_the_headless_shel
         let _ = stop_rx.await;
     }));
     let conn = rt
-        .block_on(zbus::connection::Builder::address(bus.1.as_str()).build())
+        .block_on(zbus::connection::Builder::address(bus.address()).build())
         .unwrap();
     let p = rt.block_on(async {
         for _ in 0..500 {

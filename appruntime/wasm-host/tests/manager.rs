@@ -9,40 +9,13 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use cirrus_appmanager::bus::AppManager1ClientProxy;
 use cirrus_appmanager::{ServeOptions, serve};
 use cirrus_package::{DeveloperKey, Limits, PackageContents, write_zip};
 use futures_util::StreamExt;
-
-struct Bus(Child, String);
-
-impl Drop for Bus {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_bus(dir: &Path) -> Bus {
-    let socket = dir.join("bus");
-    let address = format!("unix:path={}", socket.display());
-    let child = Command::new("dbus-daemon")
-        .args(["--session", "--nofork", "--nopidfile"])
-        .arg(format!("--address={address}"))
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("dbus-daemon is needed ({e}): run `cargo xtask deps`"));
-    for _ in 0..500 {
-        if socket.exists() {
-            return Bus(child, address);
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("dbus-daemon did not create {}", socket.display());
-}
 
 fn package(component: &[u8], version: &str, key: &DeveloperKey, permissions: &[&str]) -> Vec<u8> {
     let manifest = serde_json::json!({
@@ -71,14 +44,14 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
 #[test]
 fn install_launch_stop_relaunch_and_refusals_over_dbus() {
     let dir = tempfile::tempdir().unwrap();
-    let bus = start_bus(dir.path());
+    let bus = cirrus_testsupport::dbus::PrivateBus::start(dir.path());
     let component = std::fs::read(common::build_c_app("counter", dir.path())).unwrap();
     let root = dir.path().join("data");
     // As root the manager runs each app under its own uid, which cannot exec from a target
     // directory under a private home: give it a copy any uid can run.
     let host = cirrus_testsupport::ExecutableCopy::new(common::HOST).unwrap();
     let opts = ServeOptions {
-        bus_address: Some(bus.1.clone()),
+        bus_address: Some(bus.address().to_string()),
         data_root: root.clone(),
         wasm_host: host.path().to_path_buf(),
         memory_mb: 64,
@@ -95,7 +68,7 @@ fn install_launch_stop_relaunch_and_refusals_over_dbus() {
         let _ = stop_rx.await;
     }));
     rt.block_on(async {
-        let conn = zbus::connection::Builder::address(bus.1.as_str())
+        let conn = zbus::connection::Builder::address(bus.address())
             .build()
             .await
             .unwrap();
