@@ -10,7 +10,7 @@
 //! replaces anything.
 
 use std::collections::{HashMap, HashSet};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,7 +25,7 @@ use crate::journal::{self, META_PREFIX, Record, RemoteEntry, Segment, VersionVec
 use crate::policy::RateLimiter;
 use crate::retry::{RetryPolicy, retry};
 use crate::state::{self, ConflictCopy, LocalFile, StateDb, UploadInFlight};
-use crate::store::{ObjectStore, StoreError, UploadedPart};
+use crate::store::{FilePart, ObjectStore, StoreError, UploadedPart};
 
 /// Prefix of temporary files the engine writes inside the synced tree (never synced).
 pub const TMP_PREFIX: &str = ".cirrus-tmp-";
@@ -194,6 +194,8 @@ enum Action {
     DeleteRemote {
         path: String,
         vv: VersionVector,
+        /// Part of a mass deletion the user confirmed (travels with the tombstone).
+        confirmed: bool,
     },
     Adopt {
         rec: Record,
@@ -272,7 +274,16 @@ impl Engine {
             cfg.part_size =
                 cfg.part_size.div_ceil(crate::crypto::CHUNK).max(1) * crate::crypto::CHUNK;
         }
-        std::fs::create_dir_all(&cfg.state_dir).map_err(io(&cfg.state_dir))?;
+        if !cfg.state_dir.exists() {
+            // The state (and the embedded store, the account key) is the device's alone.
+            if let Some(parent) = cfg.state_dir.parent() {
+                std::fs::create_dir_all(parent).map_err(io(parent))?;
+            }
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&cfg.state_dir)
+                .map_err(io(&cfg.state_dir))?;
+        }
         std::fs::create_dir_all(&cfg.root).map_err(io(&cfg.root))?;
         let db = StateDb::open(&cfg.state_dir.join("state.sqlite"))?;
         let device = match db.get_meta("device_id")? {
@@ -903,14 +914,20 @@ impl Engine {
                     .map(|((p, vv, _), _)| Action::DeleteRemote {
                         path: p.clone(),
                         vv: vv.clone(),
+                        confirmed: false,
                     }),
             );
         } else {
-            deletes.extend(
-                remote_deletes
-                    .into_iter()
-                    .map(|(path, vv, _)| Action::DeleteRemote { path, vv }),
-            );
+            // Deletions the guard would have held travel as confirmed: the other devices' guards
+            // do not ask the user again.
+            let user_confirmed = outgoing > limit;
+            deletes.extend(remote_deletes.into_iter().zip(renamed).map(
+                |((path, vv, _), renamed)| Action::DeleteRemote {
+                    path,
+                    vv,
+                    confirmed: user_confirmed && !renamed,
+                },
+            ));
         }
         // Remote deletions applied here: a local copy moved by a remote rename is not a deletion.
         let incoming: HashSet<&str> = main
@@ -920,9 +937,14 @@ impl Engine {
                 _ => None,
             })
             .collect();
+        // Deletions the user confirmed on the device that made them are not asked for again.
+        let needs_confirmation = |a: &Action| {
+            matches!(a, Action::DeleteLocal { rec, expect_local }
+                if !rec.confirmed && !incoming.contains(expect_local.sha256.as_str()))
+        };
         let true_local_deletes = local_deletes
             .iter()
-            .filter(|a| matches!(a, Action::DeleteLocal { expect_local, .. } if !incoming.contains(expect_local.sha256.as_str())))
+            .filter(|a| needs_confirmation(a))
             .count();
         if true_local_deletes > limit && !confirmed {
             tracing::warn!(
@@ -931,9 +953,7 @@ impl Engine {
                 "mass-delete guard: remote deletions held until confirmed"
             );
             report.held_deletes += true_local_deletes;
-            deletes.extend(local_deletes.into_iter().filter(
-                |a| matches!(a, Action::DeleteLocal { expect_local, .. } if incoming.contains(expect_local.sha256.as_str())),
-            ));
+            deletes.extend(local_deletes.into_iter().filter(|a| !needs_confirmation(a)));
         } else {
             deletes.extend(local_deletes);
         }
@@ -978,12 +998,17 @@ impl Engine {
                 out.records.push(rec.clone());
                 out.synced.push(rec);
             }
-            Action::DeleteRemote { path, vv } => {
+            Action::DeleteRemote {
+                path,
+                vv,
+                confirmed,
+            } => {
                 retry(&self.cfg.retry, path, async || {
                     self.store.delete(path).await
                 })
                 .await?;
-                let rec = self.record(path, None, 0, vv.clone());
+                let mut rec = self.record(path, None, 0, vv.clone());
+                rec.confirmed = *confirmed;
                 out.records.push(rec.clone());
                 out.synced.push(rec);
             }
@@ -1049,6 +1074,7 @@ impl Engine {
             vv,
             device: self.device.clone(),
             time: now_ms(),
+            confirmed: false,
         }
     }
 
@@ -1103,6 +1129,7 @@ impl Engine {
             self.db.finish_upload(path)?;
             return Ok(());
         }
+        let before = std::fs::metadata(full).map_err(io(full))?;
         let existing = self
             .db
             .upload(path)?
@@ -1145,22 +1172,45 @@ impl Engine {
                 async move {
                     let offset = (n as u64 - 1) * part_size;
                     let len = part_size.min(size - offset);
-                    let _mem = self.acquire_memory(len).await;
-                    let data = read_range(full, offset, len).await?;
-                    let data = match &self.cfg.cipher {
-                        Some(c) => Bytes::from(c.seal_part(&upload_id, offset, size, &data)),
-                        None => data,
+                    let (etag, sent) = match &self.cfg.cipher {
+                        // Sealed parts are made in memory (within the memory budget)…
+                        Some(c) => {
+                            let _mem = self.acquire_memory(len).await;
+                            let data = read_range(full, offset, len).await?;
+                            let data = Bytes::from(c.seal_part(&upload_id, offset, size, &data));
+                            let sent = data.len() as u64;
+                            if let Some(l) = &self.limiter {
+                                l.take(sent).await;
+                            }
+                            let etag = retry(&self.cfg.retry, path, async || {
+                                self.store
+                                    .upload_part(path, &upload_id, n, data.clone())
+                                    .await
+                            })
+                            .await?;
+                            (etag, sent)
+                        }
+                        // …plain ones stream from the file: a few chunks in memory, not the part.
+                        None => {
+                            let _mem = self.acquire_memory(2 * FilePart::CHUNK as u64).await;
+                            let etag = retry(&self.cfg.retry, path, async || {
+                                let (file, upload_id) = (full.to_owned(), upload_id.clone());
+                                let part = tokio::task::spawn_blocking(move || {
+                                    FilePart::read(&file, offset, len)
+                                })
+                                .await
+                                .map_err(|e| StoreError::Transient(e.to_string()))??;
+                                if let Some(l) = &self.limiter {
+                                    l.take(len).await;
+                                }
+                                self.store
+                                    .upload_part_file(path, &upload_id, n, &part)
+                                    .await
+                            })
+                            .await?;
+                            (etag, len)
+                        }
                     };
-                    let sent = data.len() as u64;
-                    if let Some(l) = &self.limiter {
-                        l.take(sent).await;
-                    }
-                    let etag = retry(&self.cfg.retry, path, async || {
-                        self.store
-                            .upload_part(path, &upload_id, n, data.clone())
-                            .await
-                    })
-                    .await?;
                     self.db.add_upload_part(path, n, &etag, sent)?;
                     Ok((n, etag))
                 }
@@ -1172,9 +1222,15 @@ impl Engine {
             let (n, etag) = r?;
             done.insert(n, etag);
         }
-        // The file must not have changed while its parts went up.
+        // The file must not have changed while its parts went up (each part was checked by
+        // Content-MD5 as sent, but parts read at different times could mix two versions).
         let md = std::fs::metadata(full).map_err(io(full))?;
-        if md.len() != size {
+        if md.len() != size
+            || !same_stat(
+                &stat_of(&md, String::new()),
+                &stat_of(&before, String::new()),
+            )
+        {
             return Err(SyncError::Io {
                 path: path.into(),
                 source: std::io::Error::other("changed while uploading"),

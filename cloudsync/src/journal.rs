@@ -85,6 +85,10 @@ pub struct Record {
     pub device: String,
     /// Unix milliseconds when it was written.
     pub time: i64,
+    /// A tombstone of a mass deletion the user confirmed on the writing device (after its
+    /// mass-delete guard held it): the other devices apply it without asking again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub confirmed: bool,
 }
 
 impl Record {
@@ -206,6 +210,7 @@ mod tests {
             vv: v,
             device: device.into(),
             time,
+            confirmed: false,
         }
     }
 

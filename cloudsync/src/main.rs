@@ -67,8 +67,29 @@ async fn serve_bus(address: Option<&str>, control: Arc<Control>) -> Result<zbus:
     Ok(conn)
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
+/// Keeps glibc's heap from holding on to memory the daemon no longer uses: two arenas instead of
+/// up to eight per core (the transfer tasks hop between tokio's threads, and every arena keeps its
+/// own free pages), and a fixed mmap threshold, so the transfer chunks (256 KiB) are mapped and
+/// returned on free rather than fragmenting the heap (glibc raises the threshold dynamically).
+fn tune_allocator() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only changes allocator parameters; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
+}
+
+fn main() -> Result<()> {
+    tune_allocator();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(run())
+}
+
+async fn run() -> Result<()> {
     cirrus_logging::init("cirrus-syncd");
     let args = Args::parse();
     let mut cfg = match &args.config {
@@ -137,6 +158,7 @@ async fn main() -> Result<()> {
     };
     let changes = cirrus_syncd::watch::watch(&cfg.root)
         .with_context(|| format!("watching {}", cfg.root.display()))?;
+    notify_ready(bus.is_some());
     let loop_cfg = LoopConfig {
         interval: Duration::from_secs(cfg.interval_secs.max(1)),
         debounce: Duration::from_millis(cfg.debounce_ms),
@@ -144,4 +166,22 @@ async fn main() -> Result<()> {
     };
     daemon::run(control, loop_cfg, changes, bus).await;
     Ok(())
+}
+
+/// Tells init we are up (sd_notify `READY=1`) when started with `ready = "notify"`: the interface
+/// is served (or known to be unavailable) and the tree is watched.
+fn notify_ready(serving: bool) {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let message = if serving {
+        "READY=1\nSTATUS=serving org.cirrus.Sync1"
+    } else {
+        "READY=1\nSTATUS=syncing without org.cirrus.Sync1"
+    };
+    let sent = std::os::unix::net::UnixDatagram::unbound()
+        .and_then(|socket| socket.send_to(message.as_bytes(), &path));
+    if let Err(e) = sent {
+        tracing::warn!(error = %e, socket = ?path, "cannot tell init we are ready");
+    }
 }

@@ -139,16 +139,36 @@ async fn deleting_1000_files_is_held_until_confirmed() {
     a.engine.confirm_deletes();
     let r = a.sync().await;
     assert_eq!(r.deleted_remote, 1000);
-    // The other device receives 1000 tombstones: its own guard holds them too, until confirmed.
+    // The confirmation travels with the tombstones: the other device deletes without asking.
     let r = b.sync().await;
-    assert_eq!(r.held_deletes, 1000);
-    assert_eq!(tree_hashes(&b.root(), &[]).len(), 1001);
-    b.engine.confirm_deletes();
-    let r = b.sync().await;
-    assert_eq!(r.deleted_local, 1000);
+    assert_eq!((r.deleted_local, r.held_deletes), (1000, 0), "{r:?}");
     sync_all(&[&a, &b]).await;
     let files = assert_converged(&[&a, &b], &s3.bucket_dir);
     assert_eq!(files.len(), 1);
+
+    // A device whose own guard is off (share 100 %) deletes 1,000 files: the tombstones arrive
+    // unconfirmed, and each receiving device holds them until its user confirms.
+    let c = device_with(s3_store(&s3.endpoint, &s3.bucket), |cfg| {
+        cfg.mass_delete_share = 1.0
+    });
+    for i in 0..1000 {
+        c.write(&format!("Music/{i:04}.ogg"), format!("song {i}").as_bytes());
+    }
+    sync_all(&[&a, &b, &c]).await;
+    std::fs::remove_dir_all(c.root().join("Music")).unwrap();
+    let r = c.sync().await;
+    assert_eq!((r.deleted_remote, r.held_deletes), (1000, 0), "{r:?}");
+    for d in [&a, &b] {
+        let r = d.sync().await;
+        assert_eq!((r.deleted_local, r.held_deletes), (0, 1000), "{r:?}");
+        assert_eq!(tree_hashes(&d.root(), &[]).len(), 1001);
+        d.engine.confirm_deletes();
+        let r = d.sync().await;
+        assert_eq!((r.deleted_local, r.held_deletes), (1000, 0), "{r:?}");
+    }
+    sync_all(&[&a, &b, &c]).await;
+    let files = assert_converged(&[&a, &b, &c], &s3.bucket_dir);
+    assert_eq!(files.keys().collect::<Vec<_>>(), ["keep.txt"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -277,4 +297,109 @@ async fn embedded_backend_syncs_two_devices() {
     sync_all(&[&a, &b]).await;
     assert_eq!(a.read("a/b/c.txt").unwrap(), b"changed");
     assert_eq!(assert_converged(&[&a, &b], cloud.path()).len(), 2);
+}
+
+/// Two devices upload at the same moment — their cycles run concurrently against one bucket,
+/// neither having seen the other's changes: edits of the same files (small and multipart), edits of
+/// different files, new files on both. Nothing may be lost: every path where both changed keeps
+/// one version and the other as a conflict copy, and every written content is somewhere in the
+/// bucket and on both devices.
+///
+/// KNOWN FAILURE (issue 6, open): on a loaded machine a device's settle cycle keeps failing with
+/// "shared/video.sync-conflict-…: content does not match the journal yet" — a conflict copy whose
+/// object never matches its journal record. Run with `--ignored` while fixing it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "fails under load: a conflict copy's object does not match its journal record (issue 6)"]
+async fn simultaneous_uploads_from_two_devices_lose_nothing() {
+    let (_d, s3) = server().await;
+    let a = device_with(s3_store(&s3.endpoint, &s3.bucket), |_| {});
+    let b = device_with(s3_store(&s3.endpoint, &s3.bucket), |_| {});
+    for i in 0..120u64 {
+        a.write(&format!("shared/{i:03}.txt"), &content(i, 3000));
+    }
+    a.write("shared/video.bin", &content(999, 7 << 20));
+    sync_all(&[&a, &b]).await;
+
+    let mut written: Vec<Vec<u8>> = Vec::new();
+    for round in 0..3u64 {
+        // What this round writes (earlier rounds' edits are legitimately replaced by later ones).
+        written.clear();
+        let tag = |dev: &str, i: u64| format!("round {round} {dev} {i}").into_bytes();
+        // a edits 0..60, b edits 40..100: 40..60 are changed on both.
+        for i in 0..60 {
+            a.write(&format!("shared/{i:03}.txt"), &tag("a", i));
+            written.push(tag("a", i));
+        }
+        for i in 40..100 {
+            b.write(&format!("shared/{i:03}.txt"), &tag("b", i));
+            written.push(tag("b", i));
+        }
+        for i in 0..20 {
+            a.write(&format!("from-a/{round}/{i}.txt"), &tag("new a", i));
+            b.write(&format!("from-b/{round}/{i}.txt"), &tag("new b", i));
+            written.push(tag("new a", i));
+            written.push(tag("new b", i));
+        }
+        // The same multipart file, different content on each device.
+        let (va, vb) = (
+            content(1000 + round * 2, 7 << 20),
+            content(1001 + round * 2, 7 << 20),
+        );
+        a.write("shared/video.bin", &va);
+        b.write("shared/video.bin", &vb);
+        written.push(va.clone());
+        written.push(vb.clone());
+
+        let (ra, rb) = tokio::join!(a.engine.sync_once(), b.engine.sync_once());
+        let (ra, rb) = (ra.unwrap(), rb.unwrap());
+        assert!(ra.uploaded >= 80 && rb.uploaded >= 80, "{ra:?} {rb:?}");
+        sync_all(&[&a, &b]).await;
+
+        let files = assert_converged(&[&a, &b], &s3.bucket_dir);
+        let mut both_changed: Vec<(String, String, Vec<u8>, Vec<u8>)> = (40..60)
+            .map(|i| {
+                (
+                    format!("shared/{i:03}.txt"),
+                    format!("shared/{i:03}.sync-conflict-"),
+                    tag("a", i),
+                    tag("b", i),
+                )
+            })
+            .collect();
+        both_changed.push((
+            "shared/video.bin".into(),
+            "shared/video.sync-conflict-".into(),
+            va,
+            vb,
+        ));
+        for (path, stem, from_a, from_b) in &both_changed {
+            let copies: Vec<Vec<u8>> = files
+                .keys()
+                .filter(|k| k.starts_with(stem.as_str()))
+                .map(|k| a.read(k).unwrap())
+                .collect();
+            let mut versions = copies.clone();
+            versions.push(a.read(path).unwrap());
+            assert!(
+                versions.contains(from_a) && versions.contains(from_b),
+                "round {round}: a version of {path} was lost ({} conflict copies)",
+                copies.len()
+            );
+        }
+        // Every content either device wrote this round is there, on both devices and in the bucket.
+        let present: std::collections::HashSet<&String> = files.values().collect();
+        for data in &written {
+            assert!(
+                present.contains(&cirrus_syncd::integrity::sha256_hex(data)),
+                "round {round}: a written version ({} bytes) was lost",
+                data.len()
+            );
+        }
+    }
+    let b_conflicts = b.engine.conflicts().unwrap().len();
+    let a_conflicts = a.engine.conflicts().unwrap().len();
+    assert!(
+        a_conflicts + b_conflicts >= 3 * 21,
+        "{a_conflicts} + {b_conflicts}"
+    );
 }

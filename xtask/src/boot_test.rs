@@ -34,6 +34,9 @@ const SCREENSHOT_ATTEMPTS: u32 = 5;
 const SCREENSHOT_INTERVAL: Duration = Duration::from_secs(2);
 /// Printed by the image's `bus-check` unit once `org.cirrus.Init1` introspects on the system bus.
 const INIT1_MARKER: &str = "org.cirrus.Init1 introspection ok";
+/// Printed by the image's `sync-check` unit once cirrus-syncd (running as its own user) answers
+/// `org.cirrus.Sync1.Status()` on the system bus.
+const SYNC1_MARKER: &str = "org.cirrus.Sync1 status ok";
 /// Serial lines printed when something fails.
 const TAIL_LINES: usize = 150;
 
@@ -72,6 +75,12 @@ pub fn run(ws: &Workspace, device: &str) -> Result<()> {
     // over the system bus (dbus-send) and prints this line when the interface is there.
     if let Err(err) = vm.wait_for_line(INIT1_MARKER, Duration::from_secs(60)) {
         failures.push(format!("system bus: {err:#} (see the `bus-check |` lines)"));
+    }
+    // Cloud sync: the `sync-check` oneshot calls org.cirrus.Sync1.Status() as `nobody`.
+    if let Err(err) = vm.wait_for_line(SYNC1_MARKER, Duration::from_secs(60)) {
+        failures.push(format!(
+            "cloud sync: {err:#} (see the `sync |` and `sync-check |` lines)"
+        ));
     }
 
     match check_home_screen(&mut vm, &built, &dir) {

@@ -67,6 +67,8 @@ struct Call<'a> {
     query: Vec<(String, Option<String>)>,
     headers: Vec<(String, String)>,
     body: Option<Bytes>,
+    /// A part streamed from a local file (sent with its length, never held whole in memory).
+    file_part: Option<&'a super::FilePart>,
 }
 
 impl HttpStore {
@@ -176,6 +178,14 @@ impl HttpStore {
                 .fetch_add(body.len() as u64, Ordering::Relaxed);
             req = req.body(body);
         }
+        if let Some(part) = call.file_part {
+            self.counters
+                .bytes_up
+                .fetch_add(part.len, Ordering::Relaxed);
+            req = req
+                .header("content-length", part.len.to_string())
+                .body(reqwest::Body::wrap_stream(part.stream()));
+        }
         let resp = req.send().await.map_err(transient)?;
         let status = resp.status();
         if status.is_success() {
@@ -238,6 +248,7 @@ impl HttpStore {
                 query: vec![],
                 headers,
                 body: Some(body.clone()),
+                file_part: None,
             })
             .await?;
         self.check_crc(&resp, &body, key)
@@ -256,6 +267,7 @@ impl HttpStore {
                 query: vec![],
                 headers: vec![],
                 body: None,
+                file_part: None,
             })
             .await?;
         let server_crc = resp
@@ -301,6 +313,7 @@ impl HttpStore {
                 query: vec![],
                 headers: vec![],
                 body: None,
+                file_part: None,
             })
             .await?;
         let server_crc = resp
@@ -330,6 +343,7 @@ impl HttpStore {
                 query: vec![],
                 headers: vec![],
                 body: None,
+                file_part: None,
             })
             .await
         {
@@ -355,6 +369,7 @@ impl HttpStore {
                 query: vec![],
                 headers: vec![],
                 body: None,
+                file_part: None,
             })
             .await
         {
@@ -372,6 +387,7 @@ impl HttpStore {
             query: vec![],
             headers,
             body: None,
+            file_part: None,
         })
         .await?;
         Ok(())
@@ -405,6 +421,7 @@ impl HttpStore {
                     query,
                     headers: vec![],
                     body: None,
+                    file_part: None,
                 })
                 .await?;
             let text = resp.text().await.map_err(transient)?;
@@ -433,6 +450,7 @@ impl HttpStore {
                 query: vec![("uploads".to_owned(), None)],
                 headers,
                 body: None,
+                file_part: None,
             })
             .await?;
         let text = resp.text().await.map_err(transient)?;
@@ -464,10 +482,60 @@ impl HttpStore {
                 query,
                 headers,
                 body: Some(body.clone()),
+                file_part: None,
             })
             .await?;
         self.check_crc(&resp, &body, key)?;
         let md5 = integrity::md5_hex(&body);
+        let etag = resp
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .trim_matches('"')
+            .to_owned();
+        if !etag.is_empty() && etag.len() == 32 && !etag.eq_ignore_ascii_case(&md5) {
+            return Err(StoreError::Transient(format!(
+                "{key} part {number}: ETag {etag} is not the MD5 {md5} of what was sent"
+            )));
+        }
+        Ok(if etag.is_empty() { md5 } else { etag })
+    }
+
+    pub async fn upload_part_file(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        part: &super::FilePart,
+    ) -> Result<String, StoreError> {
+        let query = vec![
+            ("partNumber".to_owned(), Some(number.to_string())),
+            ("uploadId".to_owned(), Some(upload_id.to_owned())),
+        ];
+        let headers = vec![("content-md5".to_owned(), part.content_md5())];
+        let resp = self
+            .send(Call {
+                method: Method::PUT,
+                key: Some(key),
+                query,
+                headers,
+                body: None,
+                file_part: Some(part),
+            })
+            .await?;
+        if let Some(theirs) = resp
+            .headers()
+            .get(self.header("hash-crc64ecma"))
+            .and_then(|v| v.to_str().ok())
+            && theirs != part.crc64.to_string()
+        {
+            return Err(StoreError::Transient(format!(
+                "{key} part {number}: CRC-64 mismatch (server {theirs}, sent {})",
+                part.crc64
+            )));
+        }
+        let md5 = hex::encode(part.md5);
         let etag = resp
             .headers()
             .get("etag")
@@ -502,6 +570,7 @@ impl HttpStore {
                     query,
                     headers: vec![],
                     body: None,
+                    file_part: None,
                 })
                 .await
             {
@@ -539,6 +608,7 @@ impl HttpStore {
                 query,
                 headers: vec![],
                 body: Some(body),
+                file_part: None,
             })
             .await?;
         // S3 may report an error inside a 200 response to CompleteMultipartUpload.
@@ -560,6 +630,7 @@ impl HttpStore {
                 query,
                 headers: vec![],
                 body: None,
+                file_part: None,
             })
             .await
         {

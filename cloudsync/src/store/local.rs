@@ -277,6 +277,64 @@ impl LocalStore {
         Ok(crate::integrity::md5_hex(&body))
     }
 
+    pub async fn upload_part_file(
+        &self,
+        _key: &str,
+        upload_id: &str,
+        number: u32,
+        part: &super::FilePart,
+    ) -> Result<String, StoreError> {
+        self.counters.count();
+        let dir = self.upload_dir(upload_id)?;
+        if !dir.exists() {
+            return Err(StoreError::NotFound(format!("upload {upload_id}")));
+        }
+        let dest = dir.join(format!("{number:05}"));
+        let tmp = dir.join(format!(
+            ".cirrus-store-tmp-{:016x}",
+            rand::rng().random::<u64>()
+        ));
+        let len = part.len;
+        let part = part.clone();
+        let written = tokio::task::spawn_blocking(move || -> Result<String, StoreError> {
+            use md5::Digest;
+            use std::io::Write;
+            let mut out = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
+            let mut md5 = md5::Md5::new();
+            let mut buf = vec![0u8; super::FilePart::CHUNK];
+            let mut done = 0u64;
+            while done < part.len {
+                let n = (part.len - done).min(buf.len() as u64) as usize;
+                std::os::unix::fs::FileExt::read_exact_at(
+                    &*part.file,
+                    &mut buf[..n],
+                    part.offset + done,
+                )
+                .map_err(io_err(&part.path))?;
+                md5.update(&buf[..n]);
+                out.write_all(&buf[..n]).map_err(io_err(&tmp))?;
+                done += n as u64;
+            }
+            let got: [u8; 16] = md5.finalize().into();
+            if got != part.md5 {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(StoreError::Transient(format!(
+                    "{}: changed while its part was sent (Content-MD5 mismatch)",
+                    part.path.display()
+                )));
+            }
+            out.sync_all().map_err(io_err(&tmp))?;
+            std::fs::rename(&tmp, &dest).map_err(io_err(&dest))?;
+            Ok(hex::encode(got))
+        })
+        .await
+        .map_err(|e| StoreError::Transient(e.to_string()))??;
+        self.counters
+            .bytes_up
+            .fetch_add(len, std::sync::atomic::Ordering::Relaxed);
+        Ok(written)
+    }
+
     pub async fn list_parts(
         &self,
         _key: &str,

@@ -75,6 +75,81 @@ pub struct UploadedPart {
     pub etag: String,
 }
 
+/// A range of a local file sent as one multipart part without holding it in memory: its digests
+/// are computed first ([`FilePart::read`]), then the bytes are read again as they are sent, in
+/// [`FilePart::CHUNK`] blocks. If the file changes in between, the server's Content-MD5 check (and
+/// our ETag / CRC-64 checks) reject the part.
+#[derive(Debug, Clone)]
+pub struct FilePart {
+    pub file: Arc<std::fs::File>,
+    pub path: std::path::PathBuf,
+    pub offset: u64,
+    pub len: u64,
+    pub md5: [u8; 16],
+    pub crc64: u64,
+}
+
+impl FilePart {
+    /// Bytes read (and sent) at a time.
+    pub const CHUNK: usize = 256 * 1024;
+
+    /// Opens `path` and digests `len` bytes at `offset` (blocking: call from a blocking task).
+    pub fn read(path: &Path, offset: u64, len: u64) -> Result<Self, StoreError> {
+        use md5::Digest;
+        let file = std::fs::File::open(path).map_err(|e| StoreError::io(path, e))?;
+        let mut md5 = md5::Md5::new();
+        let mut crc = crate::integrity::CRC64_XZ.digest();
+        let mut buf = vec![0u8; Self::CHUNK];
+        let mut done = 0u64;
+        while done < len {
+            let n = (len - done).min(Self::CHUNK as u64) as usize;
+            std::os::unix::fs::FileExt::read_exact_at(&file, &mut buf[..n], offset + done)
+                .map_err(|e| StoreError::io(path, e))?;
+            md5.update(&buf[..n]);
+            crc.update(&buf[..n]);
+            done += n as u64;
+        }
+        Ok(Self {
+            file: Arc::new(file),
+            path: path.to_owned(),
+            offset,
+            len,
+            md5: md5.finalize().into(),
+            crc64: crc.finalize(),
+        })
+    }
+
+    /// The part's bytes as a stream of [`FilePart::CHUNK`] blocks, read from the file as they are
+    /// consumed.
+    pub fn stream(
+        &self,
+    ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+        let (file, end) = (self.file.clone(), self.offset + self.len);
+        futures_util::stream::try_unfold(self.offset, move |at| {
+            let file = file.clone();
+            async move {
+                if at >= end {
+                    return Ok(None);
+                }
+                let n = (end - at).min(Self::CHUNK as u64) as usize;
+                let chunk = tokio::task::spawn_blocking(move || {
+                    let mut buf = vec![0u8; n];
+                    std::os::unix::fs::FileExt::read_exact_at(&*file, &mut buf, at)?;
+                    Ok::<_, std::io::Error>(Bytes::from(buf))
+                })
+                .await
+                .map_err(std::io::Error::other)??;
+                Ok(Some((chunk, at + n as u64)))
+            }
+        })
+    }
+
+    pub fn content_md5(&self) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(self.md5)
+    }
+}
+
 /// Request counters (for the status interface and the benchmark).
 #[derive(Debug, Default)]
 pub struct RequestCounters {
@@ -157,6 +232,16 @@ impl ObjectStore {
         body: Bytes,
     ) -> Result<String, StoreError> {
         dispatch!(self, s => s.upload_part(key, upload_id, number, body).await)
+    }
+    /// Uploads one part read from a local file as it is sent (see [`FilePart`]); returns its ETag.
+    pub async fn upload_part_file(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        part: &FilePart,
+    ) -> Result<String, StoreError> {
+        dispatch!(self, s => s.upload_part_file(key, upload_id, number, part).await)
     }
     /// Parts already stored for an upload; `None` when the upload no longer exists.
     pub async fn list_parts(

@@ -47,13 +47,32 @@ pub const BUS_POLICY: &str = r#"  <policy user="root">
   </policy>
 "#;
 
-/// A bus configuration: Debian's system bus (`/usr/share/dbus-1/system.conf`) plus [`BUS_POLICY`],
-/// with the daemon staying root (an image has no `messagebus` user).
+/// The system user cirrus-syncd runs as (images/units/sync.toml): Debian's `backup` (uid 34), the
+/// one account of the image's user database (base-passwd) meant for backup and nothing else uses.
+pub const SYNC_USER: &str = "backup";
+
+/// The system-bus policy for `org.cirrus.Sync1` (cirrus-syncd, see docs/sync.md): only the sync
+/// daemon's user (and root, for developers running it by hand) may own the name; everyone may call
+/// it and receive its signals (status, progress and the user's own pause/confirm requests).
+pub const SYNC1_BUS_POLICY: &str = r#"  <policy user="backup">
+    <allow own="org.cirrus.Sync1"/>
+  </policy>
+  <policy user="root">
+    <allow own="org.cirrus.Sync1"/>
+  </policy>
+  <policy context="default">
+    <allow send_destination="org.cirrus.Sync1"/>
+    <allow receive_sender="org.cirrus.Sync1"/>
+  </policy>
+"#;
+
+/// A bus configuration: Debian's system bus (`/usr/share/dbus-1/system.conf`) plus [`BUS_POLICY`]
+/// and [`SYNC1_BUS_POLICY`], with the daemon staying root (an image has no `messagebus` user).
 pub fn system_bus_config() -> String {
     format!(
         "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN\"\n \
          \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n<busconfig>\n  \
-         <include>/usr/share/dbus-1/system.conf</include>\n  <user>root</user>\n{BUS_POLICY}</busconfig>\n"
+         <include>/usr/share/dbus-1/system.conf</include>\n  <user>root</user>\n{BUS_POLICY}{SYNC1_BUS_POLICY}</busconfig>\n"
     )
 }
 
@@ -415,5 +434,51 @@ mod tests {
             [("x".into(), "1".into()), ("y".into(), "a=b".into())]
         );
         assert!(system_bus_config().contains("<allow own=\"org.cirrus.Init1\"/>"));
+    }
+
+    #[test]
+    fn the_system_bus_lets_the_sync_user_own_org_cirrus_sync1() {
+        let config = system_bus_config();
+        let own = "<allow own=\"org.cirrus.Sync1\"/>";
+        let owners: Vec<&str> = config
+            .split("<policy ")
+            .filter(|p| p.contains(own))
+            .filter_map(|p| p.split('>').next())
+            .collect();
+        assert_eq!(
+            owners,
+            [format!("user=\"{SYNC_USER}\""), "user=\"root\"".into()]
+        );
+        let default = config
+            .split("<policy ")
+            .find(|p| p.starts_with("context=\"default\"") && p.contains("org.cirrus.Sync1"))
+            .unwrap_or_default();
+        assert!(
+            default.contains("<allow send_destination=\"org.cirrus.Sync1\"/>"),
+            "{config}"
+        );
+        assert!(
+            default.contains("<allow receive_sender=\"org.cirrus.Sync1\"/>"),
+            "{config}"
+        );
+        assert!(
+            !default.contains(own),
+            "anyone could take the name: {config}"
+        );
+    }
+
+    /// dbus-daemon ignores (with a warning) a policy naming a user the user database lacks: the
+    /// sync user must exist in the image's /etc/passwd, which is Debian's base-passwd master file.
+    #[test]
+    fn the_sync_user_is_in_the_images_user_database() {
+        let Ok(master) = std::fs::read_to_string("/usr/share/base-passwd/passwd.master") else {
+            panic!("base-passwd is missing: install it with `cargo xtask deps`");
+        };
+        assert!(
+            master
+                .lines()
+                .any(|l| l.split(':').next() == Some(SYNC_USER)),
+            "{SYNC_USER} is not in base-passwd's passwd.master"
+        );
     }
 }
