@@ -487,19 +487,7 @@ impl HttpStore {
             .await?;
         self.check_crc(&resp, &body, key)?;
         let md5 = integrity::md5_hex(&body);
-        let etag = resp
-            .headers()
-            .get("etag")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .trim_matches('"')
-            .to_owned();
-        if !etag.is_empty() && etag.len() == 32 && !etag.eq_ignore_ascii_case(&md5) {
-            return Err(StoreError::Transient(format!(
-                "{key} part {number}: ETag {etag} is not the MD5 {md5} of what was sent"
-            )));
-        }
-        Ok(if etag.is_empty() { md5 } else { etag })
+        part_etag(&resp, key, number, md5)
     }
 
     pub async fn upload_part_file(
@@ -536,19 +524,7 @@ impl HttpStore {
             )));
         }
         let md5 = hex::encode(part.md5);
-        let etag = resp
-            .headers()
-            .get("etag")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .trim_matches('"')
-            .to_owned();
-        if !etag.is_empty() && etag.len() == 32 && !etag.eq_ignore_ascii_case(&md5) {
-            return Err(StoreError::Transient(format!(
-                "{key} part {number}: ETag {etag} is not the MD5 {md5} of what was sent"
-            )));
-        }
-        Ok(if etag.is_empty() { md5 } else { etag })
+        part_etag(&resp, key, number, md5)
     }
 
     pub async fn list_parts(
@@ -638,4 +614,27 @@ impl HttpStore {
             Err(e) => Err(e),
         }
     }
+}
+
+/// The ETag a part upload answered, checked against the MD5 of what was sent (when the store's
+/// ETag is a plain MD5: 32 hex digits); the MD5 itself when the store sent none.
+fn part_etag(
+    resp: &reqwest::Response,
+    key: &str,
+    number: u32,
+    md5: String,
+) -> Result<String, StoreError> {
+    let etag = resp
+        .headers()
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .trim_matches('"')
+        .to_owned();
+    if !etag.is_empty() && etag.len() == 32 && !etag.eq_ignore_ascii_case(&md5) {
+        return Err(StoreError::Transient(format!(
+            "{key} part {number}: ETag {etag} is not the MD5 {md5} of what was sent"
+        )));
+    }
+    Ok(if etag.is_empty() { md5 } else { etag })
 }
