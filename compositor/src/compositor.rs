@@ -37,6 +37,7 @@ use smithay::wayland::socket::ListeningSocketSource;
 
 pub use crate::backend::Screenshot;
 use crate::backend::{Backend, drm, headless};
+pub use crate::notifications::NotificationBus;
 use crate::shell::{Shell, format_clock, until_next_minute};
 use crate::state::{ClientState, State};
 
@@ -71,6 +72,8 @@ pub struct Config {
     pub app_dirs: Vec<PathBuf>,
     /// Where sysfs is (`/sys`; tests pass a fake tree): battery and network indicators.
     pub sysfs: PathBuf,
+    /// Where to serve `org.freedesktop.Notifications` (the system bus on the device).
+    pub notification_bus: NotificationBus,
 }
 
 impl Config {
@@ -275,6 +278,8 @@ impl Compositor {
             socket_path: socket_path.clone(),
             needs_redraw: true,
             first_frame_done: false,
+            notifications: Default::default(),
+            notification_signals: Self::serve_notifications(&handle, &config.notification_bus)?,
         };
 
         handle
@@ -390,6 +395,53 @@ impl Compositor {
                 Ok(path.clone())
             }
         }
+    }
+
+    /// Starts the notification server on `bus`; its calls arrive on the loop through a channel.
+    fn serve_notifications(
+        handle: &LoopHandle<'static, Cirrus>,
+        bus: &NotificationBus,
+    ) -> anyhow::Result<Option<std::sync::mpsc::Sender<crate::notifications::Signal>>> {
+        if *bus == NotificationBus::None {
+            return Ok(None);
+        }
+        let (to_loop, from_bus) = channel::<crate::notifications::BusEvent>();
+        let timers = handle.clone();
+        // The expiry timer of each open notification, removed when it closes some other way so
+        // a sender cannot pile up timers.
+        let mut expiry: std::collections::HashMap<
+            u32,
+            smithay::reexports::calloop::RegistrationToken,
+        > = Default::default();
+        handle
+            .insert_source(from_bus, move |event, _, data: &mut Cirrus| {
+                let ChannelEvent::Msg(event) = event else {
+                    return;
+                };
+                let due = data.state.on_bus_event(event);
+                expiry.retain(|id, token| {
+                    let keep = data.state.notifications.is_open(*id)
+                        && due.is_none_or(|(due_id, _, _)| due_id != *id);
+                    if !keep {
+                        timers.remove(*token);
+                    }
+                    keep
+                });
+                if let Some((id, serial, timeout)) = due {
+                    let timer = Timer::from_duration(timeout);
+                    match timers.insert_source(timer, move |_, _, data: &mut Cirrus| {
+                        data.state.expire_notification(id, serial);
+                        TimeoutAction::Drop
+                    }) {
+                        Ok(token) => {
+                            expiry.insert(id, token);
+                        }
+                        Err(err) => tracing::warn!(%err, id, "notification expiry timer"),
+                    }
+                }
+            })
+            .map_err(|e| anyhow!("watching the notification server: {e}"))?;
+        Ok(crate::notifications::start(bus, to_loop))
     }
 
     fn start_clock(handle: &LoopHandle<'static, Cirrus>) -> anyhow::Result<()> {
@@ -749,19 +801,27 @@ pub fn spawn_headless_with_sysfs(
     app_dirs: Vec<PathBuf>,
     sysfs: PathBuf,
 ) -> anyhow::Result<HeadlessSession> {
+    spawn_headless_config(Config {
+        backend: BackendKind::Headless { width, height },
+        socket: SocketChoice::Path(socket_path),
+        scale: None,
+        font_dirs: vec![],
+        app_dirs,
+        sysfs,
+        notification_bus: NotificationBus::None,
+    })
+}
+
+/// Runs a compositor with `config` (its backend must be headless and its socket a path) on a
+/// thread of its own, e.g. to serve notifications on a test's private bus.
+pub fn spawn_headless_config(config: Config) -> anyhow::Result<HeadlessSession> {
+    let SocketChoice::Path(socket_path) = config.socket.clone() else {
+        return Err(anyhow!("a headless session needs a socket path"));
+    };
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let path = socket_path.clone();
     let thread = std::thread::Builder::new()
         .name("cirrus-compositor".into())
         .spawn(move || -> anyhow::Result<()> {
-            let config = Config {
-                backend: BackendKind::Headless { width, height },
-                socket: SocketChoice::Path(path),
-                scale: None,
-                font_dirs: vec![],
-                app_dirs,
-                sysfs,
-            };
             let mut compositor = match Compositor::new(config)
                 .and_then(|mut c| c.command_channel().map(|s| (c, s)))
             {

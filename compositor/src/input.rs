@@ -75,6 +75,11 @@ pub enum Contact {
         start: Point<f64, Logical>,
         last: Point<f64, Logical>,
     },
+    /// On a notification banner: a tap dismisses it and opens it, a swipe dismisses it.
+    Banner {
+        start: Point<f64, Logical>,
+        last: Point<f64, Logical>,
+    },
     /// Forwarded to the app under it.
     App,
 }
@@ -174,7 +179,13 @@ impl State {
         pos: Point<f64, Logical>,
     ) {
         self.pointer_location = pos;
-        let contact = if self.locked {
+        let scale = self.output_scale();
+        let contact = if self.banner_hit((pos.x * scale) as i32, (pos.y * scale) as i32) {
+            Contact::Banner {
+                start: pos,
+                last: pos,
+            }
+        } else if self.locked {
             Contact::Lock {
                 start: pos,
                 last: pos,
@@ -205,7 +216,8 @@ impl State {
         match self.contacts.get_mut(&slot) {
             Some(Contact::Launcher { last, .. })
             | Some(Contact::Overview { last, .. })
-            | Some(Contact::Lock { last, .. }) => *last = pos,
+            | Some(Contact::Lock { last, .. })
+            | Some(Contact::Banner { last, .. }) => *last = pos,
             Some(Contact::HomeSwipe {
                 last, still_since, ..
             }) => {
@@ -239,6 +251,16 @@ impl State {
         };
         if contact == Contact::App {
             self.forward_up(pointing, slot);
+            return;
+        }
+        if let Contact::Banner { start, last } = contact {
+            let (dx, dy) = (last.x - start.x, last.y - start.y);
+            if dx.abs() <= TAP_SLOP && dy.abs() <= TAP_SLOP {
+                self.dismiss_banner(true);
+            } else if dx.abs() >= SWIPE_DISTANCE || -dy >= SWIPE_DISTANCE / 2.0 {
+                // Swiped aside or up: dismissed without opening.
+                self.dismiss_banner(false);
+            }
             return;
         }
         if let Contact::Lock { start, last } = contact {

@@ -8,6 +8,7 @@
 //!   shell, the output) and the phone window policy.
 //! - [`handlers`]: the Wayland protocol handlers (`delegate_*` impls).
 //! - [`shell`]: the shell drawn by the compositor itself (status bar, wallpaper), from `cirrus-ui`.
+//! - [`notifications`]: the `org.freedesktop.Notifications` server and the banner.
 //! - [`render`]: builds the list of elements an output shows.
 //! - [`backend`]: where frames go: [`backend::drm`] (KMS, the device) and [`backend::headless`]
 //!   (offscreen, tests and screenshots).
@@ -18,6 +19,7 @@ pub mod backend;
 pub mod compositor;
 pub mod handlers;
 pub mod input;
+pub mod notifications;
 pub mod notify;
 pub mod overview;
 pub mod render;
@@ -27,5 +29,5 @@ pub mod system_status;
 
 pub use compositor::{
     BackendKind, Cirrus, Command, Compositor, Config, HeadlessSession, InjectedInput, Screenshot,
-    SocketChoice, spawn_headless, spawn_headless_with_sysfs,
+    SocketChoice, spawn_headless, spawn_headless_config, spawn_headless_with_sysfs,
 };

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use cirrus_compositor::notifications::NotificationBus;
 use cirrus_compositor::{BackendKind, Compositor, Config, SocketChoice};
 use clap::{Parser, ValueEnum};
 
@@ -40,6 +41,10 @@ struct Args {
     /// Headless: write the first frame as PNG to this path, then keep running.
     #[arg(long)]
     screenshot: Option<PathBuf>,
+    /// Where to serve org.freedesktop.Notifications: `system` (the system bus), `none`, or a
+    /// D-Bus address such as `unix:path=/run/dbus/system_bus_socket`.
+    #[arg(long, default_value = "system")]
+    notification_bus: String,
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {
@@ -109,6 +114,11 @@ fn main() -> anyhow::Result<()> {
         font_dirs: vec![],
         app_dirs,
         sysfs: PathBuf::from("/sys"),
+        notification_bus: match args.notification_bus.as_str() {
+            "system" => NotificationBus::System,
+            "none" => NotificationBus::None,
+            address => NotificationBus::Address(address.to_string()),
+        },
     })?;
     compositor.stop_on_signals()?;
     if let Some(path) = &args.screenshot {

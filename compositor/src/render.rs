@@ -1,5 +1,5 @@
 //! What an output shows, as smithay render elements, top-most first:
-//! status bar, the top app window (with its popups), wallpaper.
+//! unread indicator, notification banner, status bar, the top app window (with its popups), wallpaper.
 
 use smithay::backend::renderer::element::memory::MemoryRenderBufferRenderElement;
 use smithay::backend::renderer::element::surface::WaylandSurfaceRenderElement;
@@ -25,6 +25,34 @@ pub fn output_elements(state: &State, renderer: &mut PixmanRenderer) -> Vec<Outp
     let mut elements: Vec<OutputElement> = Vec::new();
     let layout = *state.shell.layout();
     let scale = state.output_scale();
+
+    // Notifications: the banner over everything but the status bar, the unread dot on the bar.
+    for (buffer, rect, what) in [
+        state
+            .shell
+            .unread_indicator()
+            .map(|(b, r)| (b, r, "unread indicator")),
+        state
+            .shell
+            .banner()
+            .map(|(b, r)| (b, r, "notification banner")),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        match MemoryRenderBufferRenderElement::from_buffer(
+            renderer,
+            Point::<f64, Physical>::from((rect.x as f64, rect.y as f64)),
+            buffer,
+            None,
+            None,
+            None,
+            Kind::Unspecified,
+        ) {
+            Ok(e) => elements.push(e.into()),
+            Err(err) => tracing::warn!(?err, "{what} not drawn"),
+        }
+    }
 
     match MemoryRenderBufferRenderElement::from_buffer(
         renderer,

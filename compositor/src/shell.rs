@@ -28,6 +28,12 @@ pub struct Shell {
     launcher: MemoryRenderBuffer,
     lock_date: String,
     lock: MemoryRenderBuffer,
+    /// The notification the banner shows, and the banner drawn for it.
+    banner_notification: Option<crate::notifications::Notification>,
+    banner: Option<MemoryRenderBuffer>,
+    /// Whether notifications are unread (the status bar's dot), and the dot.
+    unread: bool,
+    unread_indicator: MemoryRenderBuffer,
 }
 
 impl std::fmt::Debug for Shell {
@@ -104,6 +110,16 @@ impl Shell {
             launcher: MemoryRenderBuffer::new(Fourcc::Argb8888, (1, 1), 1, Transform::Normal, None),
             lock_date: String::new(),
             lock: MemoryRenderBuffer::new(Fourcc::Argb8888, (1, 1), 1, Transform::Normal, None),
+            banner_notification: None,
+            banner: None,
+            unread: false,
+            unread_indicator: MemoryRenderBuffer::new(
+                Fourcc::Argb8888,
+                (1, 1),
+                1,
+                Transform::Normal,
+                None,
+            ),
         };
         shell.redraw_all();
         shell
@@ -218,7 +234,66 @@ impl Shell {
         &self.status_bar
     }
 
+    /// Shows `notification` in the banner (`None` hides it); redraws only if it changed.
+    /// Returns whether anything changed.
+    pub fn set_banner(
+        &mut self,
+        notification: Option<&crate::notifications::Notification>,
+    ) -> bool {
+        if self.banner_notification.as_ref() == notification {
+            return false;
+        }
+        self.banner_notification = notification.cloned();
+        self.redraw_banner();
+        true
+    }
+
+    /// The banner and where it goes (physical pixels), while one is shown.
+    pub fn banner(&self) -> Option<(&MemoryRenderBuffer, IRect)> {
+        self.banner
+            .as_ref()
+            .map(|b| (b, crate::notifications::banner_rect(&self.layout)))
+    }
+
+    /// The id of the notification the banner shows.
+    pub fn banner_id(&self) -> Option<u32> {
+        self.banner_notification.as_ref().map(|n| n.id)
+    }
+
+    /// Shows or hides the unread indicator; returns whether that changed.
+    pub fn set_unread(&mut self, unread: bool) -> bool {
+        std::mem::replace(&mut self.unread, unread) != unread
+    }
+
+    /// The unread indicator and where it goes, while notifications are unread.
+    pub fn unread_indicator(&self) -> Option<(&MemoryRenderBuffer, IRect)> {
+        self.unread.then(|| {
+            (
+                &self.unread_indicator,
+                crate::notifications::indicator_rect(&self.layout),
+            )
+        })
+    }
+
+    fn redraw_banner(&mut self) {
+        let rect = crate::notifications::banner_rect(&self.layout);
+        let scale = self.layout.scale;
+        let text = &mut self.text;
+        self.banner = self.banner_notification.as_ref().map(|n| {
+            render_piece_with(rect, self.buffer_scale, false, |pixmap| {
+                crate::notifications::draw_banner(pixmap, n, scale, text)
+            })
+        });
+    }
+
     fn redraw_all(&mut self) {
+        self.unread_indicator = render_piece_with(
+            crate::notifications::indicator_rect(&self.layout),
+            self.buffer_scale,
+            false,
+            crate::notifications::draw_indicator,
+        );
+        self.redraw_banner();
         self.wallpaper = render_piece(self.layout.home, self.buffer_scale, draw_wallpaper);
         self.redraw_status_bar();
         self.redraw_launcher();

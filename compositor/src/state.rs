@@ -95,6 +95,9 @@ pub struct State {
 
     /// Something changed on screen since the last frame.
     pub needs_redraw: bool,
+    /// Open notifications (the banner shows the newest) and where their signals go.
+    pub notifications: crate::notifications::Store,
+    pub notification_signals: Option<std::sync::mpsc::Sender<crate::notifications::Signal>>,
     /// Set once the first frame has reached the screen.
     pub first_frame_done: bool,
 }

@@ -205,6 +205,11 @@ pub const PACKAGES: &[Package] = &[
         why: "dbus-send: introspection of org.cirrus.Init1 in init's relay test",
     },
     Package {
+        name: "libnotify-bin",
+        need: Need::Tests,
+        why: "notify-send: the real client of the compositor's org.freedesktop.Notifications in its notification tests",
+    },
+    Package {
         name: "rclone",
         need: Need::Tests,
         why: "the peer of `cargo xtask bench sync` (rclone copy/sync to the loopback S3 server)",

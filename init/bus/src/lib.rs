@@ -37,13 +37,17 @@ pub const DEFAULT_CONTROL_SOCKET: &str = "/run/cirrus/init.sock";
 
 /// The system-bus policy for `org.cirrus.Init1`: root owns the name, everyone may call it (init
 /// decides per uid what is allowed). Also what `cirrus-init-bus write-bus-config` adds to Debian's
-/// system bus configuration.
+/// system bus configuration. It also lets the compositor (root) serve desktop notifications
+/// (`org.freedesktop.Notifications`, which every app may call).
 pub const BUS_POLICY: &str = r#"  <policy user="root">
     <allow own="org.cirrus.Init1"/>
+    <allow own="org.freedesktop.Notifications"/>
   </policy>
   <policy context="default">
     <allow send_destination="org.cirrus.Init1"/>
     <allow receive_sender="org.cirrus.Init1"/>
+    <allow send_destination="org.freedesktop.Notifications"/>
+    <allow receive_sender="org.freedesktop.Notifications"/>
   </policy>
 "#;
 
