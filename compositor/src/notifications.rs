@@ -465,21 +465,6 @@ fn fit(text: &mut TextRenderer, line: &str, style: &TextStyle, width: f32) -> St
     format!("{}…", kept.trim_end())
 }
 
-fn rounded_rect(w: f32, h: f32, r: f32) -> Option<tiny_skia::Path> {
-    let mut pb = PathBuilder::new();
-    pb.move_to(r, 0.0);
-    pb.line_to(w - r, 0.0);
-    pb.quad_to(w, 0.0, w, r);
-    pb.line_to(w, h - r);
-    pb.quad_to(w, h, w - r, h);
-    pb.line_to(r, h);
-    pb.quad_to(0.0, h, 0.0, h - r);
-    pb.line_to(0.0, r);
-    pb.quad_to(0.0, 0.0, r, 0.0);
-    pb.close();
-    pb.finish()
-}
-
 /// Draws the banner for `n` into `pixmap` (the size of [`banner_rect`]): a rounded card in the
 /// status bar's colours with the app name, the summary (bold) and the body's first line.
 pub fn draw_banner(pixmap: &mut Pixmap, n: &Notification, scale: f32, text: &mut TextRenderer) {
@@ -489,7 +474,9 @@ pub fn draw_banner(pixmap: &mut Pixmap, n: &Notification, scale: f32, text: &mut
         ..Default::default()
     };
     paint.set_color(theme::color(theme::STATUS_BAR_BG));
-    if let Some(path) = rounded_rect(w, h, 14.0 * scale) {
+    if let Some(path) = tiny_skia::Rect::from_xywh(0.0, 0.0, w, h)
+        .and_then(|r| cirrus_ui::shape::rounded_rect(r, 14.0 * scale))
+    {
         pixmap.fill_path(
             &path,
             &paint,

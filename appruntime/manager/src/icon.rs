@@ -10,9 +10,8 @@
 
 use cirrus_apk::package::{IconImage, ImageFormat};
 use cirrus_apk::{Icon, IconLayer};
-use tiny_skia::{
-    Color, FillRule, FilterQuality, Mask, PathBuilder, Pixmap, PixmapPaint, Rect, Transform,
-};
+use cirrus_ui::shape::rounded_rect;
+use tiny_skia::{Color, FillRule, FilterQuality, Mask, Pixmap, PixmapPaint, Rect, Transform};
 
 /// Largest side of a source bitmap decoded (real launcher icons are at most 432 px).
 const MAX_SOURCE_SIDE: u32 = 2048;
@@ -143,24 +142,6 @@ fn compose(
         Some(&mask),
     );
     Ok(out)
-}
-
-fn rounded_rect(r: Rect, radius: f32) -> Option<tiny_skia::Path> {
-    // Quarter circles approximated by cubic Béziers (k = 0.5523).
-    let k = radius * 0.552_284_8;
-    let (l, t, rt, b) = (r.left(), r.top(), r.right(), r.bottom());
-    let mut p = PathBuilder::new();
-    p.move_to(l + radius, t);
-    p.line_to(rt - radius, t);
-    p.cubic_to(rt - radius + k, t, rt, t + radius - k, rt, t + radius);
-    p.line_to(rt, b - radius);
-    p.cubic_to(rt, b - radius + k, rt - radius + k, b, rt - radius, b);
-    p.line_to(l + radius, b);
-    p.cubic_to(l + radius - k, b, l, b - radius + k, l, b - radius);
-    p.line_to(l, t + radius);
-    p.cubic_to(l, t + radius - k, l + radius - k, t, l + radius, t);
-    p.close();
-    p.finish()
 }
 
 /// The launcher PNG for an APK's icon at `density` dpi.

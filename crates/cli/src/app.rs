@@ -312,7 +312,7 @@ fn new_project(dir: &Path, template: Template, id: &str, name: Option<&str>) -> 
             let package = serde_json::json!({
                 "name": id.replace('.', "-"), "version": "0.1.0", "private": true,
                 "description": "A Cirrus app: `cirrus app build` compiles assembly/index.ts",
-                "devDependencies": {"assemblyscript": crate::assemblyscript::ASC_VERSION}
+                "devDependencies": {"assemblyscript": cirrus_package::assemblyscript::ASC_VERSION}
             });
             std::fs::write(
                 dir.join("package.json"),
@@ -359,8 +359,7 @@ pub fn build(dir: &Path, module: Option<&Path>) -> Result<PathBuf> {
     let core = match module {
         Some(m) => m.to_owned(),
         None if as_entry.exists() && !dir.join("src").exists() => {
-            let module = crate::assemblyscript::compile(dir, &as_entry, &build)
-                .map_err(|e| anyhow!("{e}"))?;
+            let module = cirrus_package::assemblyscript::compile(dir, &as_entry, &build)?;
             let out = build.join("app.core.wasm");
             std::fs::write(&out, module).with_context(|| format!("writing {}", out.display()))?;
             out
@@ -395,7 +394,7 @@ pub fn build(dir: &Path, module: Option<&Path>) -> Result<PathBuf> {
     let bytes = std::fs::read(&core).with_context(|| format!("reading {}", core.display()))?;
     // Exports named `cirrus_app_<interface>_<function>` (languages that cannot spell the canonical
     // names) get them.
-    let bytes = crate::assemblyscript::canonical_export_names(&bytes)
+    let bytes = cirrus_package::assemblyscript::canonical_export_names(&bytes)
         .map_err(|e| anyhow!("{}: {e}", core.display()))?;
     let component =
         componentize(&bytes).with_context(|| format!("componentizing {}", core.display()))?;

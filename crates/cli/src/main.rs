@@ -7,7 +7,6 @@ use clap::{Parser, Subcommand};
 
 mod apk;
 mod app;
-mod assemblyscript;
 mod keys;
 mod sync;
 

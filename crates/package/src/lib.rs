@@ -21,6 +21,8 @@ pub use manifest::{
 };
 
 #[cfg(feature = "componentize")]
+pub mod assemblyscript;
+#[cfg(feature = "componentize")]
 mod componentize;
 #[cfg(feature = "componentize")]
 pub use componentize::{APP_WIT, ComponentizeError, componentize};

@@ -6,6 +6,7 @@
 use tiny_skia::{FillRule, Paint, PathBuilder, Pixmap, PixmapPaint, Rect, Transform};
 
 use crate::IRect;
+use crate::shape::rounded_rect;
 use crate::shell::ShellLayout;
 use crate::text::{HAlign, TextRenderer, TextStyle};
 use crate::theme;
@@ -123,24 +124,6 @@ impl LauncherLayout {
     fn dots_y(&self) -> f32 {
         self.area.bottom() as f32 - theme::LAUNCHER_BOTTOM_DP * self.scale * 0.5
     }
-}
-
-fn rounded_rect(rect: Rect, radius: f32) -> Option<tiny_skia::Path> {
-    let (x, y, w, h) = (rect.x(), rect.y(), rect.width(), rect.height());
-    let r = radius.min(w / 2.0).min(h / 2.0);
-    let k = 0.552_284_8 * r;
-    let mut pb = PathBuilder::new();
-    pb.move_to(x + r, y);
-    pb.line_to(x + w - r, y);
-    pb.cubic_to(x + w - r + k, y, x + w, y + r - k, x + w, y + r);
-    pb.line_to(x + w, y + h - r);
-    pb.cubic_to(x + w, y + h - r + k, x + w - r + k, y + h, x + w - r, y + h);
-    pb.line_to(x + r, y + h);
-    pb.cubic_to(x + r - k, y + h, x, y + h - r + k, x, y + h - r);
-    pb.line_to(x, y + r);
-    pb.cubic_to(x, y + r - k, x + r - k, y, x + r, y);
-    pb.close();
-    pb.finish()
 }
 
 /// A tile for apps without an icon: a rounded square in a colour derived from the label, with the

@@ -7,10 +7,12 @@
 //!
 //! - [`theme`]: colours and sizes of the shell, in density-independent pixels (dp).
 //! - [`text`]: [`text::TextRenderer`], shaping and drawing a line of text into a pixmap.
+//! - [`shape`]: shared path shapes (rounded rectangles).
 //! - [`shell`]: the phone shell's pieces (status bar, wallpaper) and their layout.
 
 pub mod launcher;
 pub mod lock;
+pub mod shape;
 pub mod shell;
 pub mod text;
 pub mod theme;

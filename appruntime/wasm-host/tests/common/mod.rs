@@ -12,8 +12,7 @@ use std::time::Duration;
 pub const HOST: &str = env!("CARGO_BIN_EXE_cirrus-wasm-host");
 
 /// The SDK's AssemblyScript build (the same code `cirrus app build` runs).
-#[path = "../../../../crates/cli/src/assemblyscript.rs"]
-mod assemblyscript;
+use cirrus_package::assemblyscript;
 
 /// Builds the AssemblyScript example `tests/apps/assemblyscript/<name>.ts` as a project's
 /// `assembly/index.ts` beside the SDK's `cirrus.ts`, with asc from `cargo xtask deps`, and

@@ -10,11 +10,35 @@
 //! `cirrus_app_events_frame`); [`canonical_export_names`] renames them to the names componentizing
 //! expects (`cirrus:app/events@0.1.0#frame`; `_` in the function becomes `-`).
 //!
-//! Self-contained (std only) so the wasm host's tests build their AssemblyScript example with
-//! exactly this code (`#[path]` include).
+//! Used by `cirrus app build` and by the wasm host's tests, which build their AssemblyScript example
+//! with exactly this code.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// Why an AssemblyScript build failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AscError {
+    #[error(
+        "no AssemblyScript compiler: run `npm install` in {} (its package.json pins assemblyscript {ASC_VERSION}), or set CIRRUS_ASC",
+        .project.display()
+    )]
+    NoCompiler { project: PathBuf },
+    #[error("running {} (needs Node.js: `cargo xtask deps`): {source}", .asc.display())]
+    Spawn {
+        asc: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("asc failed on {}:\n{output}", .entry.display())]
+    Failed { entry: PathBuf, output: String },
+    #[error("{}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("renaming exports: {0}")]
+    Module(&'static str),
+}
 
 /// The AssemblyScript release apps are built with (npm package `assemblyscript`).
 pub const ASC_VERSION: &str = "0.28.20";
@@ -34,7 +58,7 @@ pub fn cached_asc() -> Option<PathBuf> {
 }
 
 /// The compiler for the project in `project`.
-pub fn find_asc(project: &Path) -> Result<PathBuf, String> {
+pub fn find_asc(project: &Path) -> Result<PathBuf, AscError> {
     if let Some(p) = std::env::var_os("CIRRUS_ASC").filter(|v| !v.is_empty()) {
         return Ok(PathBuf::from(p));
     }
@@ -44,19 +68,21 @@ pub fn find_asc(project: &Path) -> Result<PathBuf, String> {
     }
     match cached_asc() {
         Some(p) if p.exists() => Ok(p),
-        _ => Err(format!(
-            "no AssemblyScript compiler: run `npm install` in {} (its package.json pins assemblyscript {ASC_VERSION}), or set CIRRUS_ASC",
-            project.display()
-        )),
+        _ => Err(AscError::NoCompiler {
+            project: project.to_owned(),
+        }),
     }
 }
 
 /// Compiles `entry` (a project's `assembly/index.ts`, beside its `cirrus.ts`) to a core wasm module
 /// with canonical export names, ready to componentize. `work` receives the compiler's output.
-pub fn compile(project: &Path, entry: &Path, work: &Path) -> Result<Vec<u8>, String> {
+pub fn compile(project: &Path, entry: &Path, work: &Path) -> Result<Vec<u8>, AscError> {
     let asc = find_asc(project)?;
     // asc runs in the entry's directory: the output path must not be relative.
-    let work = std::fs::canonicalize(work).map_err(|e| format!("{}: {e}", work.display()))?;
+    let work = std::fs::canonicalize(work).map_err(|source| AscError::Io {
+        path: work.to_owned(),
+        source,
+    })?;
     let out = work.join("app.core.wasm");
     let output = Command::new(&asc)
         // Relative to its directory: asc names the `--use abort=` function by internal path.
@@ -74,21 +100,21 @@ pub fn compile(project: &Path, entry: &Path, work: &Path) -> Result<Vec<u8>, Str
         ])
         .current_dir(entry.parent().unwrap_or(project))
         .output()
-        .map_err(|e| {
-            format!(
-                "running {} (needs Node.js: `cargo xtask deps`): {e}",
-                asc.display()
-            )
+        .map_err(|source| AscError::Spawn {
+            asc: asc.clone(),
+            source,
         })?;
     if !output.status.success() {
-        return Err(format!(
-            "asc failed on {}:\n{}{}",
-            entry.display(),
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ));
+        return Err(AscError::Failed {
+            entry: entry.to_owned(),
+            output: format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        });
     }
-    let module = std::fs::read(&out).map_err(|e| format!("reading {}: {e}", out.display()))?;
+    let module = std::fs::read(&out).map_err(|source| AscError::Io { path: out, source })?;
     canonical_export_names(&module)
 }
 
@@ -97,17 +123,19 @@ const INTERFACES: &[&str] = &["events", "lifecycle"];
 const PREFIX: &str = "cirrus_app_";
 const EXPORT_SECTION: u8 = 7;
 
-fn read_u32(bytes: &[u8], pos: &mut usize) -> Result<u32, String> {
+fn read_u32(bytes: &[u8], pos: &mut usize) -> Result<u32, AscError> {
     let mut value: u64 = 0;
     for shift in (0..35).step_by(7) {
-        let b = *bytes.get(*pos).ok_or("truncated LEB128 number")?;
+        let b = *bytes
+            .get(*pos)
+            .ok_or(AscError::Module("truncated LEB128 number"))?;
         *pos += 1;
         value |= u64::from(b & 0x7f) << shift;
         if b & 0x80 == 0 {
-            return u32::try_from(value).map_err(|_| "LEB128 number too large".to_owned());
+            return u32::try_from(value).map_err(|_| AscError::Module("LEB128 number too large"));
         }
     }
-    Err("LEB128 number too long".into())
+    Err(AscError::Module("LEB128 number too long"))
 }
 
 fn write_u32(out: &mut Vec<u8>, mut value: u32) {
@@ -134,9 +162,9 @@ pub fn canonical_name(name: &str) -> Option<String> {
 
 /// Rewrites the module's export section with canonical names; other sections are copied as they
 /// are. Returns the module unchanged when nothing needs renaming.
-pub fn canonical_export_names(module: &[u8]) -> Result<Vec<u8>, String> {
+pub fn canonical_export_names(module: &[u8]) -> Result<Vec<u8>, AscError> {
     if module.len() < 8 || &module[0..4] != b"\0asm" {
-        return Err("not a WebAssembly module".into());
+        return Err(AscError::Module("not a WebAssembly module"));
     }
     let mut out = module[0..8].to_vec();
     let mut pos = 8;
@@ -147,7 +175,9 @@ pub fn canonical_export_names(module: &[u8]) -> Result<Vec<u8>, String> {
         let end = pos
             .checked_add(size)
             .filter(|e| *e <= module.len())
-            .ok_or("a section runs past the end of the module")?;
+            .ok_or(AscError::Module(
+                "a section runs past the end of the module",
+            ))?;
         let payload = &module[pos..end];
         if id == EXPORT_SECTION {
             let section = rename_exports(payload)?;
@@ -164,7 +194,7 @@ pub fn canonical_export_names(module: &[u8]) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-fn rename_exports(payload: &[u8]) -> Result<Vec<u8>, String> {
+fn rename_exports(payload: &[u8]) -> Result<Vec<u8>, AscError> {
     let mut pos = 0;
     let count = read_u32(payload, &mut pos)?;
     let mut out = Vec::with_capacity(payload.len() + 64);
@@ -174,21 +204,23 @@ fn rename_exports(payload: &[u8]) -> Result<Vec<u8>, String> {
         let name_end = pos
             .checked_add(len)
             .filter(|e| *e <= payload.len())
-            .ok_or("an export name runs past its section")?;
+            .ok_or(AscError::Module("an export name runs past its section"))?;
         let name = std::str::from_utf8(&payload[pos..name_end])
-            .map_err(|_| "an export name is not UTF-8")?;
+            .map_err(|_| AscError::Module("an export name is not UTF-8"))?;
         pos = name_end;
         let name = canonical_name(name).unwrap_or_else(|| name.to_owned());
         write_u32(&mut out, name.len() as u32);
         out.extend_from_slice(name.as_bytes());
-        let kind = *payload.get(pos).ok_or("truncated export")?;
+        let kind = *payload
+            .get(pos)
+            .ok_or(AscError::Module("truncated export"))?;
         pos += 1;
         let index = read_u32(payload, &mut pos)?;
         out.push(kind);
         write_u32(&mut out, index);
     }
     if pos != payload.len() {
-        return Err("the export section has trailing bytes".into());
+        return Err(AscError::Module("the export section has trailing bytes"));
     }
     Ok(out)
 }
