@@ -200,9 +200,13 @@ enum Action {
     Adopt {
         rec: Record,
     },
+    /// This device's version won a concurrent edit: make sure the bucket holds it at the path,
+    /// first keeping the loser's bytes (if they are what the bucket holds) as the conflict copy
+    /// `copy` — the name the loser's device gives the same version.
     Repair {
         ours: Record,
         loser: Record,
+        copy: Option<String>,
     },
 }
 
@@ -706,14 +710,41 @@ impl Engine {
         Ok(())
     }
 
-    fn next_conflict_name(&self, path: &str, time: i64) -> String {
-        let mut name = journal::conflict_path(path, &self.device, time);
-        let mut n = 1;
-        while self.cfg.root.join(&name).exists() {
-            name = journal::conflict_path(path, &format!("{}-{n}", self.device), time);
+    /// Name of the conflict copy of `device`'s version `sha` of `path`, written at `time`: the
+    /// plain [`journal::conflict_path`], or its first `<device>-<n>` variant, that holds nothing
+    /// else — neither a different file on this device nor another version (or a tombstone) in the
+    /// remote view. The loser's device and a winner keeping the loser's bytes compute the same
+    /// name for the same version, so they write one copy with the same bytes; a name holding
+    /// another version is never reused, so no conflict copy ever replaces another.
+    fn conflict_name(
+        &self,
+        path: &str,
+        device: &str,
+        time: i64,
+        sha: &str,
+        scan: &Scan,
+        remote: &HashMap<String, RemoteEntry>,
+    ) -> String {
+        let mut n = 0u32;
+        loop {
+            let name = if n == 0 {
+                journal::conflict_path(path, device, time)
+            } else {
+                journal::conflict_path(path, &format!("{device}-{n}"), time)
+            };
+            let free_here = match scan.files.get(&name) {
+                Some(f) => f.sha256 == sha,
+                None => std::fs::symlink_metadata(self.cfg.root.join(&name)).is_err(),
+            };
+            let free_remote = match remote.get(&name) {
+                None => true,
+                Some(e) => e.current.sha256.as_deref() == Some(sha),
+            };
+            if free_here && free_remote {
+                return name;
+            }
             n += 1;
         }
-        name
     }
 
     /// Three-way reconciliation of every known path.
@@ -738,6 +769,10 @@ impl Engine {
         let mut local_deletes = Vec::new(); // DeleteLocal
         let mut remote_deletes: Vec<(String, VersionVector, String)> = Vec::new(); // path, vv, old sha
         let mut report = CycleReport::default();
+        // Conflict copies made by this plan: the local rename and the upload below own them this
+        // cycle (a remote record of the same copy is adopted by the next cycle, not downloaded
+        // onto the file just renamed there).
+        let mut claimed: HashSet<String> = HashSet::new();
         for path in paths {
             if scan.unstable.contains(path) {
                 continue;
@@ -783,9 +818,19 @@ impl Engine {
                     && r.current.sha256.is_some()
                     && s.vv == r.current.vv
                 {
+                    // No copy to make if the loser's version already is in the remote view
+                    // under its name (its device, or an earlier repair, stored it).
+                    let copy = loser
+                        .sha256
+                        .as_deref()
+                        .map(|sha| {
+                            self.conflict_name(path, &loser.device, loser.time, sha, scan, remote)
+                        })
+                        .filter(|name| !remote.contains_key(name));
                     main.push(Action::Repair {
                         ours: r.current.clone(),
                         loser: loser.clone(),
+                        copy,
                     });
                 }
                 continue;
@@ -838,7 +883,8 @@ impl Engine {
                             Some(s) if !lc && s.device == me => s.time,
                             _ => now_ms(),
                         };
-                        let copy = self.next_conflict_name(path, time);
+                        let copy = self.conflict_name(path, me, time, &f.sha256, scan, remote);
+                        claimed.insert(copy.clone());
                         let from = self.cfg.root.join(path);
                         let to = self.cfg.root.join(&copy);
                         std::fs::rename(&from, &to).map_err(io(&from))?;
@@ -863,6 +909,15 @@ impl Engine {
                 }
             }
         }
+
+        let unclaimed = |a: &Action| match a {
+            Action::Download { rec, .. }
+            | Action::Adopt { rec }
+            | Action::DeleteLocal { rec, .. } => !claimed.contains(&rec.path),
+            _ => true,
+        };
+        main.retain(unclaimed);
+        local_deletes.retain(unclaimed);
 
         // Renames: a vanished path whose content reappears under a new path is copied server-side.
         let mut vanished: HashMap<&str, Vec<usize>> = HashMap::new();
@@ -1032,33 +1087,26 @@ impl Engine {
                 out.local_remove.push(rec.path.clone());
                 out.synced.push(rec.clone());
             }
-            Action::Repair { ours, loser } => {
-                let head = retry(&self.cfg.retry, &ours.path, async || {
-                    self.store.head(&ours.path).await
+            Action::Repair { ours, loser, copy } => {
+                // What the bucket holds at the path is judged by its bytes, never by its metadata:
+                // two simultaneous writes may leave one's content under the other's metadata
+                // (non-atomic stores), and another writer may replace it at any moment.
+                let dest = self.cfg.root.join(&ours.path);
+                let dir = dest.parent().unwrap_or(&self.cfg.root).to_path_buf();
+                tokio::fs::create_dir_all(&dir).await.map_err(io(&dir))?;
+                let tmp = dir.join(format!("{TMP_PREFIX}{:016x}", rand::rng().random::<u64>()));
+                let fetched = retry(&self.cfg.retry, &ours.path, async || {
+                    match self.fetch_plain(&ours.path, &tmp).await {
+                        Err(StoreError::NotFound(_)) => Ok(None),
+                        r => r,
+                    }
                 })
-                .await?;
-                let in_bucket = head.and_then(|m| m.sha256);
-                let tag = |s: &Option<String>| s.as_deref().map(|s| self.object_tag(s));
-                if in_bucket != tag(&ours.sha256) {
-                    if in_bucket.is_some() && in_bucket == tag(&loser.sha256) {
-                        let copy = journal::conflict_path(&ours.path, &loser.device, loser.time);
-                        retry(&self.cfg.retry, &copy, async || {
-                            self.store.copy(&ours.path, &copy).await
-                        })
-                        .await?;
-                        out.records.push(self.record(
-                            &copy,
-                            loser.sha256.clone(),
-                            loser.size,
-                            VersionVector::default().bumped(&self.device),
-                        ));
-                    }
-                    if let (Some(sha), Some(local)) = (&ours.sha256, scan.files.get(&ours.path))
-                        && &local.sha256 == sha
-                    {
-                        self.upload(&ours.path, sha, ours.size).await?;
-                    }
-                }
+                .await;
+                let result = self
+                    .repair(ours, loser, copy.as_deref(), fetched, &tmp, scan, &mut out)
+                    .await;
+                let _ = tokio::fs::remove_file(&tmp).await;
+                result?;
                 out.synced.push(ours.clone());
                 out.clear_loser = Some(ours.path.clone());
             }
@@ -1078,11 +1126,80 @@ impl Engine {
         }
     }
 
+    /// The rest of [`Action::Repair`], once the bucket's object at the path was fetched into
+    /// `tmp` (`in_bucket` = the SHA-256 of its bytes, `None` if absent or unreadable).
+    #[allow(clippy::too_many_arguments)]
+    async fn repair(
+        &self,
+        ours: &Record,
+        loser: &Record,
+        copy: Option<&str>,
+        fetched: Result<Option<String>, StoreError>,
+        tmp: &Path,
+        scan: &Scan,
+        out: &mut Outcome,
+    ) -> Result<(), SyncError> {
+        let in_bucket = fetched?;
+        if in_bucket != ours.sha256 {
+            if let (Some(copy), Some(sha)) = (copy, in_bucket.as_deref())
+                && loser.sha256.as_deref() == Some(sha)
+            {
+                // The loser's bytes are in the bucket only here until its device makes its own
+                // conflict copy (which may never happen: a lost phone). Keep them, verified, under
+                // the name that device uses for them, before replacing them.
+                let full = self.cfg.root.join(copy);
+                if std::fs::symlink_metadata(&full).is_err() {
+                    if let Some(parent) = full.parent() {
+                        tokio::fs::create_dir_all(parent)
+                            .await
+                            .map_err(io(parent))?;
+                    }
+                    tokio::fs::rename(tmp, &full).await.map_err(io(&full))?;
+                }
+                self.upload_verified(copy, sha, loser.size, false).await?;
+                let md = std::fs::metadata(&full).map_err(io(&full))?;
+                let rec = self.record(
+                    copy,
+                    Some(sha.to_owned()),
+                    loser.size,
+                    VersionVector::default().bumped(&self.device),
+                );
+                out.records.push(rec.clone());
+                out.synced.push(rec);
+                out.local_set
+                    .push((copy.to_owned(), stat_of(&md, sha.to_owned())));
+                tracing::info!(path = %ours.path, %copy, "concurrent edit: the other device's version kept as a conflict copy");
+            }
+            if let (Some(sha), Some(local)) = (&ours.sha256, scan.files.get(&ours.path))
+                && &local.sha256 == sha
+            {
+                // Whatever the object's metadata says, its bytes are not ours: send them.
+                self.upload_verified(&ours.path, sha, ours.size, false)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Uploads a local file, checking it still has the content the scan hashed.
     async fn upload(&self, path: &str, sha: &str, size: u64) -> Result<(), SyncError> {
+        self.upload_verified(path, sha, size, true).await
+    }
+
+    /// [`Self::upload`]; `trust_existing`: a multipart upload is skipped when the object's
+    /// metadata already names this content (e.g. completed just before a crash).
+    async fn upload_verified(
+        &self,
+        path: &str,
+        sha: &str,
+        size: u64,
+        trust_existing: bool,
+    ) -> Result<(), SyncError> {
         let full = self.cfg.root.join(path);
         if size >= self.cfg.multipart_threshold {
-            return self.upload_multipart(path, &full, sha, size).await;
+            return self
+                .upload_multipart(path, &full, sha, size, trust_existing)
+                .await;
         }
         let _mem = self.acquire_memory(size).await;
         let data = Bytes::from(tokio::fs::read(&full).await.map_err(io(&full))?);
@@ -1115,6 +1232,7 @@ impl Engine {
         full: &Path,
         sha: &str,
         size: u64,
+        trust_existing: bool,
     ) -> Result<(), SyncError> {
         // Already there (e.g. crashed after completing, before the journal commit)?
         let stored_size = if self.cfg.cipher.is_some() {
@@ -1122,7 +1240,8 @@ impl Engine {
         } else {
             size
         };
-        if let Ok(Some(m)) = self.store.head(path).await
+        if trust_existing
+            && let Ok(Some(m)) = self.store.head(path).await
             && m.sha256 == Some(self.object_tag(sha))
             && m.size == stored_size
         {
@@ -1276,6 +1395,35 @@ impl Engine {
         Ok(u)
     }
 
+    /// Fetches object `key` into the file `tmp` (opening it when encrypted) and returns the SHA-256
+    /// of the plaintext actually received — what the object holds, whatever its metadata claims —
+    /// or `None` for an encrypted object that does not open (torn or tampered).
+    async fn fetch_plain(&self, key: &str, tmp: &Path) -> Result<Option<String>, StoreError> {
+        let Some(c) = &self.cfg.cipher else {
+            return Ok(Some(
+                self.store
+                    .get_to_file(key, tmp, self.limiter.as_ref())
+                    .await?,
+            ));
+        };
+        let dir = tmp.parent().unwrap_or(&self.cfg.root);
+        let sealed = dir.join(format!("{TMP_PREFIX}{:016x}", rand::rng().random::<u64>()));
+        let got = self
+            .store
+            .get_to_file(key, &sealed, self.limiter.as_ref())
+            .await;
+        if let Err(e) = got {
+            let _ = tokio::fs::remove_file(&sealed).await;
+            return Err(e);
+        }
+        let (c, name, src, dst) = (c.clone(), key.to_owned(), sealed.clone(), tmp.to_path_buf());
+        let opened = tokio::task::spawn_blocking(move || c.open_file(&name, &src, &dst))
+            .await
+            .map_err(|e| StoreError::Transient(e.to_string()));
+        let _ = tokio::fs::remove_file(&sealed).await;
+        Ok(opened?.ok())
+    }
+
     /// Downloads (or copies from an identical local file) `rec` into place, verified by SHA-256.
     async fn download(
         &self,
@@ -1311,48 +1459,21 @@ impl Engine {
             got = h.map(|(h, _)| h);
         }
         if got.as_deref() != Some(sha) {
-            let sealed = dir.join(format!("{TMP_PREFIX}{:016x}", rand::rng().random::<u64>()));
             let r = retry(&self.cfg.retry, &rec.path, async || {
-                let got = match &self.cfg.cipher {
-                    None => {
-                        self.store
-                            .get_to_file(&rec.path, &tmp, self.limiter.as_ref())
-                            .await?
-                    }
-                    Some(c) => {
-                        self.store
-                            .get_to_file(&rec.path, &sealed, self.limiter.as_ref())
-                            .await?;
-                        let (c, name, src, dst) =
-                            (c.clone(), rec.path.clone(), sealed.clone(), tmp.clone());
-                        let opened =
-                            tokio::task::spawn_blocking(move || c.open_file(&name, &src, &dst))
-                                .await
-                                .map_err(|e| StoreError::Transient(e.to_string()))?;
-                        let _ = tokio::fs::remove_file(&sealed).await;
-                        match opened {
-                            Ok(sha) => sha,
-                            // Mid-replacement by another device, or tampered: never written into place.
-                            Err(e) => return Err(StoreError::Transient(e.to_string())),
-                        }
-                    }
-                };
-                if got != sha {
-                    // The object is being replaced by another device right now; try again later.
-                    return Err(StoreError::Transient(format!(
+                match self.fetch_plain(&rec.path, &tmp).await? {
+                    Some(got) if got == sha => Ok(got),
+                    // The object is being replaced by another device right now (or, encrypted,
+                    // cannot be opened): never written into place; try again later.
+                    _ => Err(StoreError::Transient(format!(
                         "{}: content does not match the journal yet",
                         rec.path
-                    )));
+                    ))),
                 }
-                Ok(got)
             })
             .await;
-            match r {
-                Ok(_) => {}
-                Err(e) => {
-                    let _ = tokio::fs::remove_file(&tmp).await;
-                    return Err(e.into());
-                }
+            if let Err(e) = r {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                return Err(e.into());
             }
         }
         // Replace only what the plan saw.

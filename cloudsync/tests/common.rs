@@ -95,6 +95,32 @@ pub async fn sync_all(devices: &[&Device]) {
     panic!("devices did not converge in 8 rounds");
 }
 
+/// Runs rounds of cycles on every device until a whole round completes without error and
+/// changes nothing, tolerating failed cycles on the way (a device may wait for another device's
+/// repair: "content does not match the journal yet"). Panics with the last errors if the devices
+/// have not settled after `max_rounds` rounds.
+pub async fn settle(devices: &[&Device], max_rounds: usize) {
+    let mut last_errors = Vec::new();
+    for _ in 0..max_rounds {
+        let mut quiet = true;
+        last_errors.clear();
+        for d in devices {
+            match d.engine.sync_once().await {
+                Ok(r) if r == CycleReport::default() => {}
+                Ok(_) => quiet = false,
+                Err(e) => {
+                    quiet = false;
+                    last_errors.push(format!("{}: {e}", d.engine.device_id()));
+                }
+            }
+        }
+        if quiet {
+            return;
+        }
+    }
+    panic!("devices did not settle in {max_rounds} rounds; last errors: {last_errors:?}");
+}
+
 /// sha256 of every regular file under `dir`, by relative path, skipping `skip_prefix`.
 pub fn tree_hashes(dir: &Path, skip_prefix: &[&str]) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();

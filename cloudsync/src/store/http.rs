@@ -348,7 +348,14 @@ impl HttpStore {
             .await
         {
             Ok(resp) => {
-                let size = resp.content_length().unwrap_or(0);
+                // The header, not `content_length()`: a HEAD response has no body, and reqwest
+                // reports the body's length (0).
+                let size = resp
+                    .headers()
+                    .get(reqwest::header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
                 let sha256 = resp
                     .headers()
                     .get(self.header(&format!("meta-{SHA256_META}")))

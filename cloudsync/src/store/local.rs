@@ -1,7 +1,9 @@
 //! The embedded store: a local directory acting as the bucket. Objects are plain files at their
 //! key (so the directory is a browsable mirror, like a bucket), written to a temporary name, synced
 //! and renamed into place. Content SHA-256 metadata and unfinished multipart uploads live under the
-//! store's own hidden `.cirrus-store/` directory.
+//! store's own hidden `.cirrus-store/` directory; each metadata file names the inode of the bytes it
+//! describes, so simultaneous writers of one key (two devices sharing the directory) can never make
+//! one write's bytes pass for another's (see [`LocalStore::head`]).
 
 use std::path::{Component, Path, PathBuf};
 
@@ -77,11 +79,65 @@ impl LocalStore {
         tokio::fs::rename(&tmp, path).await.map_err(io_err(path))
     }
 
+    /// Writes an object's bytes and its content metadata: the bytes go to a temporary file first,
+    /// the metadata (`<sha256>\n<inode>`) names that file's inode, then the bytes are renamed into
+    /// place. Simultaneous writes of one key may leave one's metadata beside the other's bytes;
+    /// the inodes then differ and [`Self::head`] reports the content as unknown.
+    async fn write_object(
+        &self,
+        key: &str,
+        data: &[u8],
+        sha256: Option<&str>,
+    ) -> Result<(), StoreError> {
+        use std::os::unix::fs::MetadataExt;
+        let path = self.object_path(key)?;
+        let parent = path.parent().unwrap_or(&self.root);
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(io_err(parent))?;
+        let tmp = parent.join(format!(
+            ".cirrus-store-tmp-{:016x}",
+            rand::rng().random::<u64>()
+        ));
+        let written = async {
+            let mut f = tokio::fs::File::create(&tmp).await.map_err(io_err(&tmp))?;
+            f.write_all(data).await.map_err(io_err(&tmp))?;
+            f.sync_all().await.map_err(io_err(&tmp))?;
+            let ino = f.metadata().await.map_err(io_err(&tmp))?.ino();
+            let meta = self.meta_path(key);
+            match sha256 {
+                Some(sha) => Self::write_atomic(&meta, format!("{sha}\n{ino}").as_bytes()).await?,
+                None => match tokio::fs::remove_file(&meta).await {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(StoreError::io(&meta, e)),
+                },
+            }
+            tokio::fs::rename(&tmp, &path).await.map_err(io_err(&path))
+        }
+        .await;
+        if written.is_err() {
+            let _ = tokio::fs::remove_file(&tmp).await;
+        }
+        written
+    }
+
+    /// The SHA-256 the metadata of `key` records for the bytes with inode `ino`, if it describes
+    /// those bytes (metadata written before inodes were recorded is taken as it is).
+    async fn recorded_sha256(&self, key: &str, ino: u64) -> Option<String> {
+        let meta = tokio::fs::read_to_string(self.meta_path(key)).await.ok()?;
+        let mut lines = meta.lines();
+        let sha = lines.next()?.to_owned();
+        match lines.next().map(str::parse::<u64>) {
+            None => Some(sha),
+            Some(Ok(recorded)) if recorded == ino => Some(sha),
+            Some(_) => None,
+        }
+    }
+
     pub async fn put(&self, key: &str, body: Bytes, sha256: &str) -> Result<(), StoreError> {
         self.counters.count();
-        let path = self.object_path(key)?;
-        Self::write_atomic(&self.meta_path(key), sha256.as_bytes()).await?;
-        Self::write_atomic(&path, &body).await?;
+        self.write_object(key, &body, Some(sha256)).await?;
         self.counters
             .bytes_up
             .fetch_add(body.len() as u64, std::sync::atomic::Ordering::Relaxed);
@@ -136,7 +192,9 @@ impl LocalStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(StoreError::io(&path, e)),
         };
-        let sha256 = tokio::fs::read_to_string(self.meta_path(key)).await.ok();
+        let sha256 = self
+            .recorded_sha256(key, std::os::unix::fs::MetadataExt::ino(&md))
+            .await;
         Ok(Some(ObjectMeta {
             size: md.len(),
             sha256,
@@ -165,18 +223,21 @@ impl LocalStore {
 
     pub async fn copy(&self, src: &str, dst: &str) -> Result<(), StoreError> {
         self.counters.count();
+        use tokio::io::AsyncReadExt;
         let from = self.object_path(src)?;
-        let data = match tokio::fs::read(&from).await {
-            Ok(d) => d,
+        let mut f = match tokio::fs::File::open(&from).await {
+            Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(StoreError::NotFound(src.into()));
             }
             Err(e) => return Err(StoreError::io(&from, e)),
         };
-        if let Ok(sha) = tokio::fs::read(self.meta_path(src)).await {
-            Self::write_atomic(&self.meta_path(dst), &sha).await?;
-        }
-        Self::write_atomic(&self.object_path(dst)?, &data).await
+        // The bytes read and the inode checked are those of one open file.
+        let ino = std::os::unix::fs::MetadataExt::ino(&f.metadata().await.map_err(io_err(&from))?);
+        let mut data = Vec::new();
+        f.read_to_end(&mut data).await.map_err(io_err(&from))?;
+        let sha = self.recorded_sha256(src, ino).await;
+        self.write_object(dst, &data, sha.as_deref()).await
     }
 
     pub async fn list(
@@ -389,9 +450,7 @@ impl LocalStore {
             }
             data.extend_from_slice(&part);
         }
-        let path = self.object_path(key)?;
-        Self::write_atomic(&self.meta_path(key), sha256.as_bytes()).await?;
-        Self::write_atomic(&path, &data).await?;
+        self.write_object(key, &data, Some(&sha256)).await?;
         tokio::fs::remove_dir_all(&dir).await.map_err(io_err(&dir))
     }
 
@@ -403,5 +462,73 @@ impl LocalStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(StoreError::io(&dir, e)),
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn metadata_of_other_bytes_is_never_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path()).unwrap();
+        store
+            .put("k.txt", Bytes::from_static(b"one"), "sha-one")
+            .await
+            .unwrap();
+        let head = store.head("k.txt").await.unwrap().unwrap();
+        assert_eq!(head.sha256.as_deref(), Some("sha-one"));
+        let first_meta = std::fs::read(store.meta_path("k.txt")).unwrap();
+        store
+            .put("k.txt", Bytes::from_static(b"two"), "sha-two")
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .head("k.txt")
+                .await
+                .unwrap()
+                .unwrap()
+                .sha256
+                .as_deref(),
+            Some("sha-two")
+        );
+        // Two simultaneous writers: the first one's metadata lands after the second one's bytes.
+        std::fs::write(store.meta_path("k.txt"), &first_meta).unwrap();
+        assert_eq!(store.head("k.txt").await.unwrap().unwrap().sha256, None);
+        // A copy of such an object does not carry the wrong hash along either.
+        store.copy("k.txt", "c.txt").await.unwrap();
+        assert_eq!(store.head("c.txt").await.unwrap().unwrap().sha256, None);
+        assert_eq!(&store.get_bytes("c.txt").await.unwrap()[..], b"two");
+        // A consistent object copies with its hash.
+        store
+            .put("k.txt", Bytes::from_static(b"three"), "sha-three")
+            .await
+            .unwrap();
+        store.copy("k.txt", "c.txt").await.unwrap();
+        assert_eq!(
+            store
+                .head("c.txt")
+                .await
+                .unwrap()
+                .unwrap()
+                .sha256
+                .as_deref(),
+            Some("sha-three")
+        );
+        // Metadata written before inodes were recorded is still read.
+        std::fs::write(store.meta_path("k.txt"), b"sha-legacy").unwrap();
+        assert_eq!(
+            store
+                .head("k.txt")
+                .await
+                .unwrap()
+                .unwrap()
+                .sha256
+                .as_deref(),
+            Some("sha-legacy")
+        );
     }
 }
