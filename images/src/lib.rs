@@ -295,6 +295,7 @@ pub fn build(req: &BuildRequest<'_>) -> anyhow::Result<Image> {
     system::prune(&root)?;
     system::merge_usr(&root)?;
     system::install_user_database(&root)?;
+    system::install_extrausers(&root)?;
     system::remove_files(&root, &device.packages.remove)?;
 
     let mut id = Fnv::new();

@@ -60,6 +60,47 @@ pub fn install_user_database(root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where the image's extra user database lives: `/var/lib/extrausers` (libnss-extrausers' fixed
+/// path, on the read-only system image) points into the writable data partition, where the app
+/// manager keeps a passwd/group entry per app uid (`--accounts-dir`).
+pub const EXTRAUSERS_DATA_DIR: &str = "/data/system/extrausers";
+
+/// When the image carries libnss-extrausers: writes `/etc/nsswitch.conf` (libc-bin's maintainer
+/// script would have; glibc's built-in default never consults extrausers) so users and groups come
+/// from `/etc` then from the extrausers files, and makes `/var/lib/extrausers` a link to
+/// [`EXTRAUSERS_DATA_DIR`]. Nothing happens without the module or when nsswitch.conf exists.
+pub fn install_extrausers(root: &Path) -> anyhow::Result<()> {
+    let module = [
+        "usr/lib/x86_64-linux-gnu",
+        "usr/lib/aarch64-linux-gnu",
+        "usr/lib",
+    ]
+    .iter()
+    .any(|dir| root.join(dir).join("libnss_extrausers.so.2").exists());
+    let conf = root.join("etc/nsswitch.conf");
+    if !module || conf.exists() {
+        return Ok(());
+    }
+    std::fs::write(
+        &conf,
+        "# Written by the Cirrus image builder: app users (one uid per app) come from the app\n\
+         # manager's database under /data/system/extrausers.\n\
+         passwd: files extrausers\ngroup: files extrausers\nshadow: files\nhosts: files\n",
+    )
+    .with_context(|| format!("writing {}", conf.display()))?;
+    let link = root.join("var/lib/extrausers");
+    if link.is_dir() {
+        std::fs::remove_dir_all(&link).with_context(|| format!("removing {}", link.display()))?;
+    }
+    if let Some(parent) = link.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    std::os::unix::fs::symlink(EXTRAUSERS_DATA_DIR, &link)
+        .with_context(|| format!("linking {} to {EXTRAUSERS_DATA_DIR}", link.display()))?;
+    Ok(())
+}
+
 /// Top-level directories that are symlinks into `/usr` (Debian 12 merged-/usr).
 pub const MERGED_USR: &[&str] = &["bin", "sbin", "lib", "lib64"];
 
@@ -488,6 +529,34 @@ memory_mib = 256
         .unwrap();
         install_units(repo.path(), &device, root.path()).unwrap();
         assert!(std::fs::read_to_string(&installed).unwrap().contains("-v"));
+    }
+
+    #[test]
+    fn extrausers_get_an_nsswitch_and_a_link_into_data() {
+        let root = tempfile::tempdir().unwrap();
+        // Without the module: nothing is written.
+        install_extrausers(root.path()).unwrap();
+        assert!(!root.path().join("etc/nsswitch.conf").exists());
+
+        let lib = root.path().join("usr/lib/x86_64-linux-gnu");
+        std::fs::create_dir_all(&lib).unwrap();
+        std::fs::write(lib.join("libnss_extrausers.so.2"), b"").unwrap();
+        std::fs::create_dir_all(root.path().join("var/lib/extrausers")).unwrap();
+        std::fs::create_dir_all(root.path().join("etc")).unwrap();
+        install_extrausers(root.path()).unwrap();
+        let conf = std::fs::read_to_string(root.path().join("etc/nsswitch.conf")).unwrap();
+        assert!(
+            conf.lines().any(|l| l == "passwd: files extrausers"),
+            "{conf}"
+        );
+        assert!(
+            conf.lines().any(|l| l == "group: files extrausers"),
+            "{conf}"
+        );
+        assert_eq!(
+            std::fs::read_link(root.path().join("var/lib/extrausers")).unwrap(),
+            Path::new(EXTRAUSERS_DATA_DIR)
+        );
     }
 
     #[test]

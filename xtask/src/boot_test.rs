@@ -37,6 +37,9 @@ const INIT1_MARKER: &str = "org.cirrus.Init1 introspection ok";
 /// Printed by the image's `sync-check` unit once cirrus-syncd (running as its own user) answers
 /// `org.cirrus.Sync1.Status()` on the system bus.
 const SYNC1_MARKER: &str = "org.cirrus.Sync1 status ok";
+/// Printed by the image's `appmanager-check` unit once cirrus-appmanager answers
+/// `org.cirrus.AppManager1.List()` on the system bus.
+const APPMANAGER1_MARKER: &str = "org.cirrus.AppManager1 list ok";
 /// Serial lines printed when something fails.
 const TAIL_LINES: usize = 150;
 
@@ -80,6 +83,12 @@ pub fn run(ws: &Workspace, device: &str) -> Result<()> {
     if let Err(err) = vm.wait_for_line(SYNC1_MARKER, Duration::from_secs(60)) {
         failures.push(format!(
             "cloud sync: {err:#} (see the `sync |` and `sync-check |` lines)"
+        ));
+    }
+    // The app manager: the `appmanager-check` oneshot calls org.cirrus.AppManager1.List() as root.
+    if let Err(err) = vm.wait_for_line(APPMANAGER1_MARKER, Duration::from_secs(60)) {
+        failures.push(format!(
+            "app manager: {err:#} (see the `appmanager |` and `appmanager-check |` lines)"
         ));
     }
 

@@ -65,6 +65,11 @@ pub const PACKAGES: &[Package] = &[
         why: "xkbcommon: keymaps for the compositor's keyboard input",
     },
     Package {
+        name: "libwebkit2gtk-4.1-dev",
+        need: Need::Build,
+        why: "WebKitGTK 4.1 (GTK 3): the engine of cirrus-web-host (web apps), linked by the webkit2gtk crate",
+    },
+    Package {
         name: "libgbm-dev",
         need: Need::Build,
         why: "gbm: GPU buffers for smithay's DRM backend (backend_gbm)",
@@ -133,6 +138,11 @@ pub const PACKAGES: &[Package] = &[
         why: "a real terminal client for compositor tests",
     },
     Package {
+        name: "zenity",
+        need: Need::Tests,
+        why: "a real GTK 3 app (zenity --entry) typed into through text-input-v3 in the on-screen keyboard test",
+    },
+    Package {
         name: "fonts-dejavu-core",
         need: Need::Tests,
         why: "the shell font (DejaVu Sans): UI tests draw the same glyphs as the device",
@@ -198,6 +208,11 @@ pub const PACKAGES: &[Package] = &[
         name: "dbus-daemon",
         need: Need::Tests,
         why: "a private bus for the app manager's org.cirrus.AppManager1 tests and init's org.cirrus.Init1 relay tests",
+    },
+    Package {
+        name: "libnss-extrausers",
+        need: Need::Tests,
+        why: "NSS module reading the app manager's app users (/var/lib/extrausers): the web-app test's dbus-daemon resolves app uids through it, in a private mount namespace",
     },
     Package {
         name: "dbus-bin",

@@ -4,7 +4,9 @@
 //! Methods: `Install(path) → id`, `Uninstall(id)`, `List() → a(ssssss)` (id, label, icon path, kind,
 //! version, state), `Launch(id) → state`, `Stop(id)`, `Background(id)`, `Pause(id)`,
 //! `SetPermission(id, permission, "granted"|"ask"|"denied")`, `Permissions(id) → a{ss}`,
-//! `ReclaimMemory(count) → stopped ids`, `LogPath(id)`. Signal: `StateChanged(id, state)`.
+//! `ReclaimMemory(count) → stopped ids`, `LogPath(id)`, `Inspect(id) → inspector URL` (developer
+//! mode only: a web app (re)started with WebKit's remote inspector on loopback). Signal:
+//! `StateChanged(id, state)`.
 //!
 //! `Launch` fails with `org.cirrus.AppManager1.Error.NotSupported` for an Android app (they install
 //! but cannot run yet) and `…Error.NotInstalled` for an unknown id; other failures are
@@ -28,6 +30,42 @@ pub const OBJECT_PATH: &str = "/org/cirrus/AppManager1";
 pub struct Manager {
     pub store: AppStore,
     pub lifecycle: Lifecycle,
+    /// Developer mode: `Inspect` may start web apps with WebKit's remote inspector. Off unless
+    /// the daemon was started with `--developer-mode`.
+    pub developer_mode: bool,
+}
+
+impl Manager {
+    /// Starts (or brings back) an installed, runnable app in the foreground; the others in the
+    /// foreground go to the background (one foreground app, as on phones).
+    fn start(
+        &mut self,
+        app: &crate::db::InstalledApp,
+        inspector: Option<std::net::SocketAddr>,
+    ) -> anyhow::Result<AppState> {
+        let id = &app.id;
+        // Wasm apps run precompiled code; web apps their kept signed package.
+        let precompiled = if app.kind == "wasm" {
+            self.store.precompiled_path(id)?
+        } else {
+            self.store.layout.package_path(id)
+        };
+        let data = self.store.layout.data_dir(id);
+        let log = self.store.layout.log_path(id);
+        for (other, state) in self.lifecycle.running() {
+            if other != *id && state == AppState::Foreground {
+                self.lifecycle.background(&other)?;
+            }
+        }
+        self.lifecycle
+            .launch_with(app, precompiled, data, log, inspector)
+    }
+}
+
+/// A free loopback TCP address (the port is released for the inspector to bind).
+fn free_loopback_address() -> anyhow::Result<std::net::SocketAddr> {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(probe.local_addr()?)
 }
 
 /// The object served on the bus.
@@ -182,22 +220,68 @@ impl AppManager1 {
                         ))
                         .into());
                     }
-                    let precompiled = m.store.precompiled_path(&id)?;
-                    let data = m.store.layout.data_dir(&id);
-                    let log = m.store.layout.log_path(&id);
-                    // Others in the foreground go to the background (one foreground app, as on phones).
-                    for (other, state) in m.lifecycle.running() {
-                        if other != id && state == AppState::Foreground {
-                            m.lifecycle.background(&other)?;
-                        }
-                    }
-                    m.lifecycle.launch(&app, precompiled, data, log)
+                    m.start(&app, None)
                 }
             })
             .await
             .map_err(ManagerError::from_anyhow)?;
         let _ = Self::state_changed(&emitter, &id, state.as_str()).await;
         Ok(state.as_str().to_owned())
+    }
+
+    /// Developer mode only: makes a web app debuggable and returns the URL of WebKit's remote
+    /// inspector for it (`http://127.0.0.1:PORT/`, loopback). A running app started without the
+    /// inspector is restarted with it; a stopped one is launched; either way it is in the
+    /// foreground afterwards.
+    async fn inspect(
+        &self,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+        id: String,
+    ) -> Result<String, ManagerError> {
+        let (url, restarted, state) = self
+            .run({
+                let id = id.clone();
+                move |m| {
+                    if !m.developer_mode {
+                        return Err(Refusal::NotSupported(
+                            "developer mode is off: the app manager opens inspectors only when started with --developer-mode".into(),
+                        )
+                        .into());
+                    }
+                    let app = m
+                        .store
+                        .db
+                        .get(&id)
+                        .cloned()
+                        .ok_or_else(|| Refusal::NotInstalled(id.clone()))?;
+                    if app.kind != "web" {
+                        return Err(Refusal::NotSupported(format!(
+                            "{id} is a {} app: only web apps have WebKit's inspector",
+                            app.kind
+                        ))
+                        .into());
+                    }
+                    if let Some(addr) = m.lifecycle.inspector(&id) {
+                        let state = m.start(&app, None)?;
+                        return Ok((format!("http://{addr}/"), false, state));
+                    }
+                    let restarted = m.lifecycle.state(&id) != AppState::Stopped;
+                    if restarted {
+                        m.lifecycle.stop(&id, Duration::from_secs(2))?;
+                    }
+                    let addr = free_loopback_address()?;
+                    let state = m.start(&app, Some(addr))?;
+                    tracing::info!(app = %id, %addr, "launched with the remote inspector");
+                    Ok((format!("http://{addr}/"), restarted, state))
+                }
+            })
+            .await
+            .map_err(ManagerError::from_anyhow)?;
+        if restarted {
+            let _ = Self::state_changed(&emitter, &id, AppState::Stopped.as_str()).await;
+        }
+        let _ = Self::state_changed(&emitter, &id, state.as_str()).await;
+        Ok(url)
     }
 
     /// Stops a running app (destroy, then killed after 2 s).
@@ -354,6 +438,7 @@ pub trait AppManager1Client {
     fn set_permission(&self, id: &str, permission: &str, state: &str) -> zbus::Result<()>;
     fn permissions(&self, id: &str) -> zbus::Result<std::collections::HashMap<String, String>>;
     fn log_path(&self, id: &str) -> zbus::Result<String>;
+    fn inspect(&self, id: &str) -> zbus::Result<String>;
     #[zbus(signal)]
     fn state_changed(&self, id: String, state: String) -> zbus::Result<()>;
 }

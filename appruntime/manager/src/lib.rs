@@ -1,12 +1,14 @@
 //! cirrus-appmanager: installs, verifies, launches and stops apps, and serves
 //! `org.cirrus.AppManager1` on the system bus. Sits between the compositor's launcher (which shows
-//! the launcher entries it writes) and the per-app hosts it starts (`appruntime/wasm-host`).
+//! the launcher entries it writes) and the per-app hosts it starts (`appruntime/wasm-host` for
+//! wasm apps, `appruntime/web-host` for web apps).
 //!
 //! `store.rs` installs/uninstalls under a data root, `db.rs` is the crash-safe package database,
 //! `running.rs` the lifecycle of running hosts, `bus.rs` the D-Bus interface and its proxy.
-//! `android.rs` installs APKs (kind `android`, verified by `cirrus-apk`), `icon.rs` renders their
+//! `accounts.rs` gives app uids passwd/group entries (libnss-extrausers), `android.rs` installs APKs (kind `android`, verified by `cirrus-apk`), `icon.rs` renders their
 //! launcher icons.
 
+pub mod accounts;
 pub mod android;
 pub mod bus;
 pub mod db;
@@ -21,6 +23,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 
+use crate::accounts::AppAccounts;
 use crate::bus::{AppManager1, BUS_NAME, Manager, OBJECT_PATH};
 use crate::running::{HostCommand, Lifecycle};
 use crate::store::AppStore;
@@ -49,10 +52,60 @@ pub async fn serve(
     serve_on_device(opts, android::device_from_env(), shutdown).await
 }
 
+/// The web host the manager runs when told nothing else: `cirrus-web-host` beside the wasm host.
+pub fn default_web_host(wasm_host: &std::path::Path) -> PathBuf {
+    wasm_host.with_file_name("cirrus-web-host")
+}
+
+/// The bus web apps post notifications on: the manager's own bus (the system bus on the device).
+fn notification_bus(opts: &ServeOptions) -> String {
+    opts.bus_address.clone().unwrap_or_else(|| {
+        std::env::var("DBUS_SYSTEM_BUS_ADDRESS")
+            .ok()
+            .filter(|a| !a.is_empty())
+            .unwrap_or_else(|| "unix:path=/run/dbus/system_bus_socket".into())
+    })
+}
+
+/// What the manager runs apps with, beyond [`ServeOptions`] (the daemon's own flags).
+#[derive(Debug, Clone)]
+pub struct RuntimeOptions {
+    /// The web apps' host (`cirrus-web-host`).
+    pub web_host: PathBuf,
+    /// Where app uids get passwd/group entries (`/var/lib/extrausers` on the device, read by
+    /// libnss-extrausers). None: app uids stay nameless (unprivileged tests).
+    pub accounts_dir: Option<PathBuf>,
+    /// Developer mode: `Inspect` may start web apps with WebKit's remote inspector on loopback.
+    /// Never on by default.
+    pub developer_mode: bool,
+}
+
+impl RuntimeOptions {
+    /// The defaults for `opts`: the web host beside the wasm host, no app users.
+    pub fn for_serve(opts: &ServeOptions) -> RuntimeOptions {
+        RuntimeOptions {
+            web_host: default_web_host(&opts.wasm_host),
+            accounts_dir: None,
+            developer_mode: false,
+        }
+    }
+}
+
 /// [`serve`], with APK labels and icons resolved for `device` (locale, density).
 pub async fn serve_on_device(
     opts: ServeOptions,
     device: DeviceConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<()> {
+    let runtime = RuntimeOptions::for_serve(&opts);
+    serve_with(opts, device, runtime, shutdown).await
+}
+
+/// [`serve_on_device`], running apps as `runtime` says.
+pub async fn serve_with(
+    opts: ServeOptions,
+    device: DeviceConfig,
+    runtime: RuntimeOptions,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
     let mut store = AppStore::open(
@@ -62,16 +115,27 @@ pub async fn serve_on_device(
     )
     .with_context(|| format!("opening the app store under {}", opts.data_root.display()))?;
     store.device = device;
+    if let Some(dir) = &runtime.accounts_dir {
+        store.accounts = Some(AppAccounts::new(dir));
+        // Apps installed before (or by an older manager) get their users now.
+        store.sync_accounts()?;
+    }
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let lifecycle = Lifecycle::new(
         HostCommand {
             wasm_host: opts.wasm_host.clone(),
+            web_host: runtime.web_host,
+            notification_bus: notification_bus(&opts),
             memory_mb: opts.memory_mb,
             headless: opts.headless_apps,
         },
         tx,
     );
-    let inner = Arc::new(Mutex::new(Manager { store, lifecycle }));
+    let inner = Arc::new(Mutex::new(Manager {
+        store,
+        lifecycle,
+        developer_mode: runtime.developer_mode,
+    }));
     let conn = match &opts.bus_address {
         Some(a) => zbus::connection::Builder::address(a.as_str()),
         None => zbus::connection::Builder::system(),
@@ -87,6 +151,7 @@ pub async fn serve_on_device(
     .await
     .context("claiming org.cirrus.AppManager1 on the bus")?;
     tracing::info!(root = %opts.data_root.display(), "serving org.cirrus.AppManager1");
+    cirrus_logging::readiness::notify("READY=1\nSTATUS=serving org.cirrus.AppManager1");
     let iface = conn
         .object_server()
         .interface::<_, AppManager1>(OBJECT_PATH)

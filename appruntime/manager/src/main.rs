@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use cirrus_appmanager::bus::AppManager1ClientProxy;
-use cirrus_appmanager::{ServeOptions, android, serve_on_device};
+use cirrus_appmanager::{RuntimeOptions, ServeOptions, android, default_web_host, serve_with};
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -28,6 +28,17 @@ enum Cmd {
         /// The wasm host binary (default: cirrus-wasm-host beside this binary).
         #[arg(long)]
         wasm_host: Option<PathBuf>,
+        /// The web host binary (default: cirrus-web-host beside the wasm host).
+        #[arg(long)]
+        web_host: Option<PathBuf>,
+        /// Keep passwd/group entries for app uids in DIR (`/var/lib/extrausers` on the device,
+        /// where /etc/nsswitch.conf reads `files extrausers`), so every program can resolve them.
+        #[arg(long, value_name = "DIR")]
+        accounts_dir: Option<PathBuf>,
+        /// Developer mode: `cirrus app inspect` may start web apps with WebKit's remote inspector
+        /// (on loopback). For emulators and developer devices; never on by default.
+        #[arg(long)]
+        developer_mode: bool,
         /// Memory cap per app, MiB.
         #[arg(long, default_value_t = 64)]
         memory_mb: u32,
@@ -74,6 +85,9 @@ async fn main() -> Result<()> {
         Cmd::Serve {
             data_root,
             wasm_host,
+            web_host,
+            accounts_dir,
+            developer_mode,
             memory_mb,
             headless_apps,
             locale,
@@ -88,6 +102,7 @@ async fn main() -> Result<()> {
             }
             let exe = std::env::current_exe().context("locating cirrus-appmanager")?;
             let wasm_host = wasm_host.unwrap_or_else(|| exe.with_file_name("cirrus-wasm-host"));
+            let web_host = web_host.unwrap_or_else(|| default_web_host(&wasm_host));
             let mut launch_command = vec![exe.display().to_string()];
             if let Some(a) = &cli.bus_address {
                 launch_command.push(format!("--bus-address={a}"));
@@ -108,7 +123,12 @@ async fn main() -> Result<()> {
                     tokio::select! { _ = term.recv() => {}, _ = tokio::signal::ctrl_c() => {} }
                 }
             };
-            serve_on_device(opts, device, shutdown).await
+            let runtime = RuntimeOptions {
+                web_host,
+                accounts_dir,
+                developer_mode,
+            };
+            serve_with(opts, device, runtime, shutdown).await
         }
     }
 }

@@ -1,7 +1,10 @@
 //! Running apps and their lifecycle: foreground → background → paused → stopped.
 //!
-//! Each app runs in its own host process (`cirrus-wasm-host run …`), under the app's uid when the
-//! manager is root. The host reports on its stdout, one word a line: `running`, `first-frame`,
+//! Each app runs in its own host process (`cirrus-wasm-host run …` for wasm apps,
+//! `cirrus-web-host run …` for web apps: the same lifecycle signals and status lines), under the
+//! app's uid when the manager is root. Web hosts get the signed package the manager kept (they
+//! verify it again), the app's data dir, and a bus address only with the `notifications`
+//! permission; the manager's own D-Bus environment is not passed on. The host reports on its stdout, one word a line: `running`, `first-frame`,
 //! `not-responding`, `responding`; the app's own output (stderr) goes to its log file. Background =
 //! the host was told to pause the app (SIGUSR1: the app's `pause` export runs, no more frames);
 //! paused = additionally frozen (SIGSTOP); resume = SIGCONT + SIGUSR2 (`resume`). Stop = SIGTERM
@@ -14,6 +17,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -67,12 +71,18 @@ struct RunningApp {
     state: AppState,
     /// Last time the app came to the foreground (memory pressure stops the oldest first).
     last_foreground: Instant,
+    /// Where WebKit's remote inspector of a debuggable web app listens.
+    inspector: Option<SocketAddr>,
 }
 
 /// How to start hosts.
 #[derive(Debug, Clone)]
 pub struct HostCommand {
     pub wasm_host: PathBuf,
+    /// The web apps' host (`cirrus-web-host`).
+    pub web_host: PathBuf,
+    /// The bus web apps with the `notifications` permission post notifications on.
+    pub notification_bus: String,
     /// Memory cap per app (MiB).
     pub memory_mb: u32,
     /// Run hosts without a display (tests, benchmarks).
@@ -139,13 +149,32 @@ impl Lifecycle {
         Ok(())
     }
 
-    /// Launches `app` (or brings it back to the foreground). Returns the new state.
+    /// Launches `app` (or brings it back to the foreground). Returns the new state. `precompiled`
+    /// is a wasm app's precompiled code, a web app's signed package.
     pub fn launch(
         &mut self,
         app: &InstalledApp,
         precompiled: PathBuf,
         data_dir: PathBuf,
         log: PathBuf,
+    ) -> Result<AppState> {
+        self.launch_with(app, precompiled, data_dir, log, None)
+    }
+
+    /// Where the remote inspector of the running `id` listens (None: not running debuggable).
+    pub fn inspector(&self, id: &str) -> Option<SocketAddr> {
+        self.apps.get(id).and_then(|a| a.inspector)
+    }
+
+    /// [`Self::launch`]; a web app started now gets WebKit's remote inspector on `inspector`
+    /// (a loopback address: the developer's `cirrus app inspect`).
+    pub fn launch_with(
+        &mut self,
+        app: &InstalledApp,
+        precompiled: PathBuf,
+        data_dir: PathBuf,
+        log: PathBuf,
+        inspector: Option<SocketAddr>,
     ) -> Result<AppState> {
         if let Some(state) = self.apps.get(&app.id).map(|a| a.state) {
             match state {
@@ -164,8 +193,14 @@ impl Lifecycle {
                 return Ok(a.state);
             }
         }
-        if app.kind != "wasm" {
+        if app.kind != "wasm" && app.kind != "web" {
             bail!("{}: apps of kind `{}` have no host yet", app.id, app.kind);
+        }
+        if app.kind == "web" && self.host.headless {
+            bail!(
+                "{}: web apps need a display; this manager runs apps headless",
+                app.id
+            );
         }
         if let Some(p) = log.parent() {
             std::fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()))?;
@@ -175,31 +210,12 @@ impl Lifecycle {
             .append(true)
             .open(&log)
             .with_context(|| format!("opening {}", log.display()))?;
-        let mut cmd = Command::new(&self.host.wasm_host);
-        cmd.arg("run")
-            .arg("--app-id")
-            .arg(&app.id)
-            .arg("--component")
-            .arg(app.code_dir.join(&app.entry))
-            .arg("--precompiled")
-            .arg(&precompiled)
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .arg("--package-dir")
-            .arg(&app.code_dir)
-            .arg("--title")
-            .arg(&app.label)
-            .arg("--memory-mb")
-            .arg(self.host.memory_mb.to_string());
-        if self.host.headless {
-            cmd.arg("--headless");
+        let mut cmd = if app.kind == "web" {
+            self.web_command(app, &precompiled, &data_dir, inspector)?
         } else {
-            let display = wayland_display().with_context(|| format!("launching {}", app.id))?;
-            cmd.arg("--wayland-display").arg(display);
-        }
-        for p in app.granted() {
-            cmd.arg("--permission").arg(p);
-        }
+            self.wasm_command(app, &precompiled, &data_dir)?
+        };
+        let program = PathBuf::from(cmd.get_program());
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file));
@@ -218,9 +234,9 @@ impl Lifecycle {
                 });
             }
         }
-        let mut child = cmd.spawn().with_context(|| {
-            format!("starting {} for {}", self.host.wasm_host.display(), app.id)
-        })?;
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("starting {} for {}", program.display(), app.id))?;
         let pid = child.id();
         if let Some(stdout) = child.stdout.take() {
             let events = self.events.clone();
@@ -247,9 +263,91 @@ impl Lifecycle {
                 child,
                 state: AppState::Foreground,
                 last_foreground: Instant::now(),
+                inspector: inspector.filter(|_| app.kind == "web"),
             },
         );
         Ok(AppState::Foreground)
+    }
+
+    /// `cirrus-wasm-host run …` for a wasm app.
+    fn wasm_command(
+        &self,
+        app: &InstalledApp,
+        precompiled: &std::path::Path,
+        data_dir: &std::path::Path,
+    ) -> Result<Command> {
+        let mut cmd = Command::new(&self.host.wasm_host);
+        cmd.arg("run")
+            .arg("--app-id")
+            .arg(&app.id)
+            .arg("--component")
+            .arg(app.code_dir.join(&app.entry))
+            .arg("--precompiled")
+            .arg(precompiled)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--package-dir")
+            .arg(&app.code_dir)
+            .arg("--title")
+            .arg(&app.label)
+            .arg("--memory-mb")
+            .arg(self.host.memory_mb.to_string());
+        if self.host.headless {
+            cmd.arg("--headless");
+        } else {
+            let display = wayland_display().with_context(|| format!("launching {}", app.id))?;
+            cmd.arg("--wayland-display").arg(display);
+        }
+        for p in app.granted() {
+            cmd.arg("--permission").arg(p);
+        }
+        Ok(cmd)
+    }
+
+    /// `cirrus-web-host run …` for a web app: its kept package, signer, data dir, display; the bus
+    /// only with the `notifications` permission.
+    fn web_command(
+        &self,
+        app: &InstalledApp,
+        package: &std::path::Path,
+        data_dir: &std::path::Path,
+        inspector: Option<SocketAddr>,
+    ) -> Result<Command> {
+        let display = wayland_display().with_context(|| format!("launching {}", app.id))?;
+        let mut cmd = Command::new(&self.host.web_host);
+        cmd.arg("run")
+            .arg("--app-id")
+            .arg(&app.id)
+            .arg("--package")
+            .arg(package)
+            .arg("--signer")
+            .arg(&app.signer)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--wayland-display")
+            .arg(display);
+        let granted = app.granted();
+        if granted.iter().any(|p| p == "notifications") {
+            cmd.arg("--bus-address").arg(&self.host.notification_bus);
+        }
+        for p in granted {
+            cmd.arg("--permission").arg(p);
+        }
+        for var in [
+            "DBUS_SESSION_BUS_ADDRESS",
+            "DBUS_SYSTEM_BUS_ADDRESS",
+            "XDG_RUNTIME_DIR",
+            "HOME",
+            // The remote inspector only when asked for (developer mode, `cirrus app inspect`).
+            "WEBKIT_INSPECTOR_SERVER",
+            "WEBKIT_INSPECTOR_HTTP_SERVER",
+        ] {
+            cmd.env_remove(var);
+        }
+        if let Some(addr) = inspector {
+            cmd.env("WEBKIT_INSPECTOR_HTTP_SERVER", addr.to_string());
+        }
+        Ok(cmd)
     }
 
     /// Sends the app to the background (its `pause` export runs; no frames).

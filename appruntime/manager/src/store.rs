@@ -7,6 +7,7 @@
 //! Layout under the data root:
 //! `app/<id>/` the app's own data (owned by its uid) · `system/packages.json` the database ·
 //! `system/app-code/<id>/` the unpacked package (an APK: `base.apk`) ·
+//! `system/app-packages/<id>.cpkg` web apps' signed packages (the web host verifies and serves them) ·
 //! `system/wasm-cache/<engine hash>/<id>.cwasm` precompiled code · `system/app-icons/<id>.png`
 //! rendered APK icons · `system/applications/cirrus-app-<id>.desktop` launcher entries.
 
@@ -21,6 +22,7 @@ use cirrus_package::{
     AppKind, Permission, PublisherKey, Version, check_update, valid_app_id, verify,
 };
 
+use crate::accounts::AppAccounts;
 use crate::android;
 use crate::db::{Grant, InstalledApp, PackageDb};
 use crate::icon;
@@ -45,6 +47,12 @@ impl Layout {
     }
     pub fn code_dir(&self, id: &str) -> PathBuf {
         self.root.join("system/app-code").join(id)
+    }
+    /// A web app's signed package, kept whole: its host verifies it again and serves from it.
+    pub fn package_path(&self, id: &str) -> PathBuf {
+        self.root
+            .join("system/app-packages")
+            .join(format!("{id}.cpkg"))
     }
     pub fn db_path(&self) -> PathBuf {
         self.root.join("system/packages.json")
@@ -75,6 +83,8 @@ pub struct AppStore {
     pub launch_command: Vec<String>,
     /// The device APK resources are resolved for (label locale, icon density).
     pub device: DeviceConfig,
+    /// Where app users get their passwd/group entries (None: nowhere, e.g. unprivileged tests).
+    pub accounts: Option<AppAccounts>,
     engine_hash: Option<String>,
 }
 
@@ -106,6 +116,7 @@ impl AppStore {
             wasm_host,
             launch_command,
             device: android::device_from_env(),
+            accounts: None,
             engine_hash: None,
         })
     }
@@ -213,7 +224,22 @@ impl AppStore {
             }
             precompiled = Some((tmp, out));
         }
+        // Web apps: the signed package itself, beside (written before the swap, renamed after).
+        let mut kept_package = None;
+        if m.cirrus.kind == AppKind::Web {
+            let out = self.layout.package_path(&id);
+            if let Some(p) = out.parent() {
+                std::fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()))?;
+            }
+            let tmp = out.with_extension("cpkg.tmp");
+            std::fs::write(&tmp, &bytes).with_context(|| format!("writing {}", tmp.display()))?;
+            kept_package = Some((tmp, out));
+        }
         self.swap_in(&id, &staging)?;
+        if let Some((tmp, out)) = kept_package {
+            std::fs::rename(&tmp, &out)
+                .with_context(|| format!("moving {} into place", out.display()))?;
+        }
         if let Some((tmp, out)) = precompiled {
             std::fs::rename(&tmp, &out)
                 .with_context(|| format!("moving {} into place", out.display()))?;
@@ -262,6 +288,7 @@ impl AppStore {
             android: None,
         };
         self.db.put(app.clone())?;
+        self.sync_accounts()?;
         self.write_launcher_entry(&app)?;
         tracing::info!(uid, "installed");
         Ok(app)
@@ -374,9 +401,21 @@ impl AppStore {
             android: Some(apk.record),
         };
         self.db.put(app.clone())?;
+        self.sync_accounts()?;
         self.write_launcher_entry(&app)?;
         tracing::info!(uid, "installed");
         Ok(app)
+    }
+
+    /// Gives every installed app's uid its passwd/group entry (and only them), when the store
+    /// keeps app users ([`AppAccounts`]).
+    pub fn sync_accounts(&self) -> Result<()> {
+        if let Some(accounts) = &self.accounts {
+            accounts
+                .sync(self.db.apps(), |id| self.layout.data_dir(id))
+                .with_context(|| format!("writing app users to {}", accounts.dir().display()))?;
+        }
+        Ok(())
     }
 
     /// Removes the app, its code, cache, launcher entry and data.
@@ -385,9 +424,13 @@ impl AppStore {
             .db
             .remove(id)?
             .ok_or_else(|| anyhow!("{id} is not installed"))?;
+        if let Err(e) = self.sync_accounts() {
+            tracing::warn!(app = %id, "removing the app's user: {e:#}");
+        }
         let _ = std::fs::remove_file(self.launcher_entry_path(id));
         let _ = std::fs::remove_dir_all(self.layout.code_dir(id));
         let _ = std::fs::remove_file(self.layout.icon_path(id));
+        let _ = std::fs::remove_file(self.layout.package_path(id));
         if app.kind == "wasm"
             && let Ok(p) = self.precompiled_path(id)
         {

@@ -1,6 +1,6 @@
-//! `cirrus app …`: the SDK for Cirrus WebAssembly apps: scaffold (`new`), compile and componentize
-//! (`build`), package and sign (`pack`, `sign`), check (`verify`), and drive a running app manager
-//! over D-Bus (`install`, `launch`, `stop`, `list`, `logs`). `install` takes APKs too: the manager
+//! `cirrus app …`: the SDK for Cirrus WebAssembly and web apps: scaffold (`new`), compile and
+//! componentize (`build`, wasm), package and sign (`pack`, `sign`), check (`verify`), and drive a
+//! running app manager over D-Bus (`install`, `launch`, `stop`, `list`, `logs`, `inspect`). `install` takes APKs too: the manager
 //! tells them apart by content and installs them as kind `android`.
 
 use std::path::{Path, PathBuf};
@@ -22,6 +22,22 @@ const AS_BINDING: &str =
     include_str!("../../../appruntime/wasm-host/tests/apps/assemblyscript/cirrus.ts");
 const AS_TEMPLATE: &str =
     include_str!("../../../appruntime/wasm-host/tests/apps/assemblyscript/counter.ts");
+/// The web template (a tap counter with notifications): the files of `www/`. `__APP_NAME__` is
+/// replaced by the app's name.
+const WEB_TEMPLATE: [(&str, &str); 3] = [
+    (
+        "index.html",
+        include_str!("../../../appruntime/web-host/template/index.html"),
+    ),
+    (
+        "app.js",
+        include_str!("../../../appruntime/web-host/template/app.js"),
+    ),
+    (
+        "style.css",
+        include_str!("../../../appruntime/web-host/template/style.css"),
+    ),
+];
 
 /// The languages `cirrus app new` sets a project up for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -30,6 +46,8 @@ pub enum Template {
     C,
     /// AssemblyScript (assembly/index.ts, assembly/cirrus.ts, package.json pinning the compiler).
     Assemblyscript,
+    /// An HTML5 web app (www/index.html, www/app.js, www/style.css; no build step).
+    Web,
 }
 
 #[derive(Debug, Subcommand)]
@@ -56,7 +74,8 @@ pub enum AppCommand {
         #[arg(long)]
         module: Option<PathBuf>,
     },
-    /// Package DIR (manifest.webmanifest, icons/, assets/, build/app.wasm) and sign it.
+    /// Package DIR (manifest.webmanifest, icons/, assets/, and build/app.wasm for a wasm app or
+    /// the files of www/ at the package root for a web app) and sign it.
     Pack {
         #[arg(default_value = ".")]
         dir: PathBuf,
@@ -110,6 +129,18 @@ pub enum AppCommand {
         id: String,
         #[arg(long)]
         bus_address: Option<String>,
+    },
+    /// Open WebKit's remote inspector for a web app: (re)launches it debuggable (the app manager
+    /// must run in developer mode) and prints the inspector's URL, a loopback address on the
+    /// device. Open it in a WebKit browser (GNOME Web / Epiphany).
+    Inspect {
+        id: String,
+        #[arg(long)]
+        bus_address: Option<String>,
+        /// Also listen on ADDR (e.g. 0.0.0.0:9222) and relay every connection to the inspector,
+        /// until interrupted: what an emulator's port forward (QEMU `hostfwd`) points at.
+        #[arg(long, value_name = "ADDR")]
+        forward: Option<String>,
     },
 }
 
@@ -244,7 +275,68 @@ fn execute(cmd: AppCommand) -> Result<()> {
             }
             Ok(())
         }),
+        AppCommand::Inspect {
+            id,
+            bus_address,
+            forward,
+        } => {
+            let mut url = String::new();
+            bus(bus_address, |p| {
+                let url = &mut url;
+                async move {
+                    *url = p
+                        .inspect(&id)
+                        .await
+                        .with_context(|| format!("opening the inspector of {id}"))?;
+                    Ok(())
+                }
+            })?;
+            #[allow(clippy::print_stdout)]
+            {
+                println!("{url}");
+            }
+            match forward {
+                Some(listen) => forward_inspector(&listen, &url),
+                None => Ok(()),
+            }
+        }
     }
+}
+
+/// Relays every connection to `listen` to the inspector at `url` (`http://HOST:PORT/`).
+fn forward_inspector(listen: &str, url: &str) -> Result<()> {
+    let target = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let listener =
+        std::net::TcpListener::bind(listen).with_context(|| format!("listening on {listen}"))?;
+    eprintln!(
+        "forwarding {} to {target} (interrupt to stop)",
+        listener.local_addr()?
+    );
+    for incoming in listener.incoming() {
+        let Ok(client) = incoming else { continue };
+        let target = target.clone();
+        std::thread::spawn(move || {
+            let Ok(server) = std::net::TcpStream::connect(&target) else {
+                return;
+            };
+            let (Ok(mut c2), Ok(mut s2)) = (client.try_clone(), server.try_clone()) else {
+                return;
+            };
+            let up = std::thread::spawn(move || {
+                let mut client = client;
+                let mut server = server;
+                let _ = std::io::copy(&mut client, &mut server);
+                let _ = server.shutdown(std::net::Shutdown::Write);
+            });
+            let _ = std::io::copy(&mut s2, &mut c2);
+            let _ = c2.shutdown(std::net::Shutdown::Write);
+            let _ = up.join();
+        });
+    }
+    Ok(())
 }
 
 /// Runs `f` with a proxy to the app manager on the given bus (default: the system bus).
@@ -289,12 +381,25 @@ fn new_project(dir: &Path, template: Template, id: &str, name: Option<&str>) -> 
         .unwrap_or_else(|| id.rsplit('.').next().unwrap_or(id).to_owned());
     std::fs::create_dir_all(dir.join("icons"))
         .with_context(|| format!("creating {}", dir.display()))?;
-    let manifest = serde_json::json!({
-        "name": name, "short_name": name, "display": "standalone", "orientation": "portrait",
-        "theme_color": "#1e3a8a", "background_color": "#1e3a8a",
-        "icons": [{"src": "icons/icon-96.png", "sizes": "96x96", "type": "image/png"}],
-        "cirrus": {"id": id, "version": "0.1.0", "kind": "wasm", "permissions": []}
-    });
+    let manifest = if template == Template::Web {
+        serde_json::json!({
+            "name": name, "short_name": name, "start_url": "index.html",
+            "display": "standalone", "orientation": "portrait",
+            "theme_color": "#1e3a8a", "background_color": "#f8fafc",
+            "icons": [
+                {"src": "icons/icon-96.png", "sizes": "96x96", "type": "image/png"},
+                {"src": "icons/icon-192.png", "sizes": "192x192", "type": "image/png"}
+            ],
+            "cirrus": {"id": id, "version": "0.1.0", "kind": "web", "permissions": ["notifications"]}
+        })
+    } else {
+        serde_json::json!({
+            "name": name, "short_name": name, "display": "standalone", "orientation": "portrait",
+            "theme_color": "#1e3a8a", "background_color": "#1e3a8a",
+            "icons": [{"src": "icons/icon-96.png", "sizes": "96x96", "type": "image/png"}],
+            "cirrus": {"id": id, "version": "0.1.0", "kind": "wasm", "permissions": []}
+        })
+    };
     std::fs::write(
         dir.join(MANIFEST_ENTRY),
         serde_json::to_string_pretty(&manifest)?,
@@ -319,15 +424,35 @@ fn new_project(dir: &Path, template: Template, id: &str, name: Option<&str>) -> 
                 serde_json::to_string_pretty(&package)?,
             )?;
         }
+        Template::Web => {
+            std::fs::create_dir_all(dir.join("www"))?;
+            for (file, text) in WEB_TEMPLATE {
+                std::fs::write(
+                    dir.join("www").join(file),
+                    text.replace("__APP_NAME__", &name),
+                )?;
+            }
+            std::fs::write(
+                dir.join("icons/icon-192.png"),
+                icon_png(192, [0x1e, 0x3a, 0x8a])?,
+            )?;
+        }
     }
     std::fs::write(
         dir.join("icons/icon-96.png"),
         icon_png(96, [0x1e, 0x3a, 0x8a])?,
     )?;
-    eprintln!(
-        "created {} ({id}); next: cirrus app build {0} && cirrus app pack {0} --key KEY -o app.cpkg",
-        dir.display()
-    );
+    if template == Template::Web {
+        eprintln!(
+            "created {} ({id}); edit www/, then: cirrus app pack {0} --key KEY -o app.cpkg",
+            dir.display()
+        );
+    } else {
+        eprintln!(
+            "created {} ({id}); next: cirrus app build {0} && cirrus app pack {0} --key KEY -o app.cpkg",
+            dir.display()
+        );
+    }
     Ok(())
 }
 
@@ -418,6 +543,14 @@ fn collect(dir: &Path) -> Result<PackageContents> {
     let manifest =
         cirrus_package::Manifest::parse(contents.get(MANIFEST_ENTRY).unwrap_or_default())
             .with_context(|| format!("{}", manifest_path.display()))?;
+    if manifest.cirrus.kind == cirrus_package::AppKind::Web {
+        // A web app's pages: www/ is the package root (www/index.html → index.html).
+        let www = dir.join("www");
+        if !www.is_dir() {
+            bail!("{} has no www/ (the web app's pages)", dir.display());
+        }
+        add_tree(&mut contents, &www, &www)?;
+    }
     if manifest.cirrus.kind == cirrus_package::AppKind::Wasm {
         let built = dir.join("build/app.wasm");
         let component = std::fs::read(&built).with_context(|| {

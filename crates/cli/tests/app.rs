@@ -66,6 +66,59 @@ fn new_build_pack_verify(template: &str, id: &str, sources: &[&str]) {
 }
 
 #[test]
+fn web_template_packs_and_verifies_without_a_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let id = "org.example.webtaps";
+    ok(
+        d,
+        &[
+            "app",
+            "new",
+            "proj",
+            "--template",
+            "web",
+            "--id",
+            id,
+            "--name",
+            "Web Taps",
+        ],
+    );
+    ok(d, &["keys", "generate", "--out", "dev.key"]);
+    // A key beside the project must never be packed: only the manifest, icons/ and www/ are.
+    std::fs::copy(d.join("dev.key"), d.join("proj/dev.key")).unwrap();
+    ok(
+        d,
+        &["app", "pack", "proj", "--key", "dev.key", "-o", "app.cpkg"],
+    );
+    let verified = ok(d, &["app", "verify", "app.cpkg"]);
+    assert!(
+        verified.contains(&format!("{id} 0.1.0 (web)")) && verified.contains(": OK, 6 entries"),
+        "{verified}"
+    );
+    let bytes = std::fs::read(d.join("app.cpkg")).unwrap();
+    let pkg = cirrus_package::verify(&bytes).unwrap();
+    let mut names: Vec<&str> = pkg.contents.names().collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "app.js",
+            "icons/icon-192.png",
+            "icons/icon-96.png",
+            "index.html",
+            "manifest.webmanifest",
+            "style.css"
+        ]
+    );
+    let index = String::from_utf8(pkg.contents.get("index.html").unwrap().to_vec()).unwrap();
+    assert!(index.contains("<title>Web Taps</title>"), "{index}");
+    assert!(!index.contains("__APP_NAME__"));
+    assert_eq!(pkg.manifest.start_url.as_deref(), Some("index.html"));
+    assert_eq!(pkg.manifest.icons.len(), 2);
+}
+
+#[test]
 fn c_template_builds_packs_and_verifies() {
     new_build_pack_verify(
         "c",

@@ -103,6 +103,9 @@ fn app_install_takes_an_apk() {
         !ok && out.contains("Android apps cannot be launched"),
         "{out}"
     );
+    // The inspector only in developer mode (this manager runs without it).
+    let (ok, out) = with_bus(&["app", "inspect", "org.cirrus.clidemo"]);
+    assert!(!ok && out.contains("developer mode is off"), "{out}");
     // A file that is neither a package nor an APK is refused as a Cirrus package.
     let junk = dir.path().join("junk.bin");
     std::fs::write(&junk, b"not a package").unwrap();

@@ -12,6 +12,8 @@
 //! target filter, not `RUST_LOG`'s full syntax: PID 1 links this crate, and a regex engine would cost
 //! it more resident memory than all its own code (see `cargo xtask bench init`).
 
+pub mod readiness;
+
 use std::fmt;
 
 use nix::time::{ClockId, clock_gettime};

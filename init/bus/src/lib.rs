@@ -70,13 +70,27 @@ pub const SYNC1_BUS_POLICY: &str = r#"  <policy user="backup">
   </policy>
 "#;
 
-/// A bus configuration: Debian's system bus (`/usr/share/dbus-1/system.conf`) plus [`BUS_POLICY`]
-/// and [`SYNC1_BUS_POLICY`], with the daemon staying root (an image has no `messagebus` user).
+/// The system-bus policy for `org.cirrus.AppManager1` (cirrus-appmanager, root): root owns the name
+/// and only root may call it — installing, launching and granting permissions are the shell's and
+/// the developer's (over adb-style root access) business, never an app's (apps have no system
+/// bus) nor another system user's. Its `StateChanged` signals are broadcast to every listener.
+pub const APPMANAGER1_BUS_POLICY: &str = r#"  <policy user="root">
+    <allow own="org.cirrus.AppManager1"/>
+    <allow send_destination="org.cirrus.AppManager1"/>
+  </policy>
+  <policy context="default">
+    <allow receive_sender="org.cirrus.AppManager1"/>
+  </policy>
+"#;
+
+/// A bus configuration: Debian's system bus (`/usr/share/dbus-1/system.conf`) plus [`BUS_POLICY`],
+/// [`SYNC1_BUS_POLICY`] and [`APPMANAGER1_BUS_POLICY`], with the daemon staying root (an image has
+/// no `messagebus` user).
 pub fn system_bus_config() -> String {
     format!(
         "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN\"\n \
          \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n<busconfig>\n  \
-         <include>/usr/share/dbus-1/system.conf</include>\n  <user>root</user>\n{BUS_POLICY}{SYNC1_BUS_POLICY}</busconfig>\n"
+         <include>/usr/share/dbus-1/system.conf</include>\n  <user>root</user>\n{BUS_POLICY}{SYNC1_BUS_POLICY}{APPMANAGER1_BUS_POLICY}</busconfig>\n"
     )
 }
 
@@ -468,6 +482,32 @@ mod tests {
         assert!(
             !default.contains(own),
             "anyone could take the name: {config}"
+        );
+    }
+
+    #[test]
+    fn only_root_owns_and_calls_org_cirrus_appmanager1() {
+        let config = system_bus_config();
+        let name = "org.cirrus.AppManager1";
+        for policy in config.split("<policy ").skip(1) {
+            let head = policy.split('>').next().unwrap_or_default();
+            let grants_own = policy.contains(&format!("<allow own=\"{name}\"/>"));
+            let grants_send = policy.contains(&format!("<allow send_destination=\"{name}\"/>"));
+            if grants_own || grants_send {
+                assert_eq!(head, "user=\"root\"", "{name} opened to {head}: {config}");
+            }
+        }
+        assert!(
+            config.contains(&format!("<allow own=\"{name}\"/>")),
+            "{config}"
+        );
+        let default = config
+            .split("<policy ")
+            .find(|p| p.starts_with("context=\"default\"") && p.contains(name))
+            .unwrap_or_default();
+        assert!(
+            default.contains(&format!("<allow receive_sender=\"{name}\"/>")),
+            "{config}"
         );
     }
 

@@ -75,7 +75,7 @@ fn serve(address: Option<String>, control: PathBuf) -> anyhow::Result<()> {
         "serving {BUS_NAME} at {OBJECT_PATH}, relaying to {}",
         control.display()
     );
-    notify_ready();
+    cirrus_logging::readiness::notify("READY=1\nSTATUS=serving org.cirrus.Init1");
     let watch_conn = conn.clone();
     let watch_control = ControlClient::new(&control);
     std::thread::Builder::new()
@@ -85,17 +85,5 @@ fn serve(address: Option<String>, control: PathBuf) -> anyhow::Result<()> {
     // zbus serves the object on its own threads; this one only keeps the connection alive.
     loop {
         std::thread::park();
-    }
-}
-
-/// Tells init we are ready (sd_notify `READY=1`), when started with `ready = "notify"`.
-fn notify_ready() {
-    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
-        return;
-    };
-    let sent = std::os::unix::net::UnixDatagram::unbound()
-        .and_then(|socket| socket.send_to(b"READY=1\nSTATUS=serving org.cirrus.Init1", &path));
-    if let Err(e) = sent {
-        tracing::warn!("cannot notify init of readiness: {e}");
     }
 }

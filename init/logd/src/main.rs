@@ -184,7 +184,7 @@ fn run(o: Options) -> anyhow::Result<()> {
         o.max_file_bytes >> 10,
         o.keep + 1
     );
-    notify_ready();
+    cirrus_logging::readiness::notify("READY=1");
 
     let mut buf = vec![0u8; 16 * 1024];
     loop {
@@ -355,14 +355,4 @@ fn recv_with_pid(socket: &UnixDatagram, buf: &mut [u8]) -> std::io::Result<(usiz
         }
     }
     Ok((msg.bytes, pid))
-}
-
-/// sd_notify READY=1 when init started us with `ready = "notify"`.
-fn notify_ready() {
-    if let Some(path) = std::env::var_os("NOTIFY_SOCKET") {
-        let sent = UnixDatagram::unbound().and_then(|s| s.send_to(b"READY=1", &path));
-        if let Err(e) = sent {
-            tracing::warn!("cannot notify init: {e}");
-        }
-    }
 }

@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+use super::child::process_tree;
+use super::procfs::{pss_kib, rss_kib, status_kib};
 use crate::workspace::Workspace;
 
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -194,34 +196,6 @@ fn count(dir: &Path) -> usize {
     std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
 }
 
-/// A `/proc/PID/status` field in KiB (`VmRSS`, `RssAnon`).
-fn status_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-                .and_then(|v| v.split_whitespace().next().and_then(|n| n.parse().ok()))
-        })
-        .unwrap_or(0)
-}
-
-/// Proportional set size (`Pss` of `/proc/PID/smaps_rollup`): shared pages divided among sharers.
-fn pss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Pss:"))
-                .and_then(|v| v.split_whitespace().next().and_then(|n| n.parse().ok()))
-        })
-        .unwrap_or(0)
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    status_kib(pid, "VmRSS")
-}
-
 fn comm(pid: u32) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/comm"))
         .unwrap_or_default()
@@ -229,39 +203,10 @@ fn comm(pid: u32) -> String {
         .to_string()
 }
 
-fn ppid(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat[stat.rfind(')')? + 1..]
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-/// Every process below `root` (inclusive).
-fn descendants(root: u32) -> Vec<u32> {
-    let all: Vec<(u32, u32)> = std::fs::read_dir("/proc")
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-                .filter_map(|p| Some((p, ppid(p)?)))
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut out = vec![root];
-    let mut i = 0;
-    while i < out.len() {
-        let parent = out[i];
-        out.extend(all.iter().filter(|(_, pp)| *pp == parent).map(|(p, _)| *p));
-        i += 1;
-    }
-    out
-}
-
 /// The supervisor process itself: for busybox, the `init` inside the namespaces.
 fn supervisor_pid(peer: Peer, child: u32) -> u32 {
     if peer == Peer::Busybox {
-        descendants(child)
+        process_tree(child)
             .into_iter()
             .find(|p| comm(*p) == "init")
             .unwrap_or(child)
@@ -272,7 +217,7 @@ fn supervisor_pid(peer: Peer, child: u32) -> u32 {
 
 /// The host pid of the process below `root` whose innermost namespace pid is `ns_pid`.
 fn host_pid(root: u32, ns_pid: i32) -> Option<i32> {
-    descendants(root).into_iter().find_map(|p| {
+    process_tree(root).into_iter().find_map(|p| {
         let status = std::fs::read_to_string(format!("/proc/{p}/status")).ok()?;
         let inner: i32 = status
             .lines()
@@ -316,7 +261,7 @@ fn measure(peer: Peer, dir: &Path, n: usize, cirrus: &Path) -> Result<Figures> {
     let rss = rss_kib(sup);
     let anon = status_kib(sup, "RssAnon");
     let pss = pss_kib(sup);
-    let tree: u64 = descendants(sup)
+    let tree: u64 = process_tree(sup)
         .into_iter()
         .filter(|p| *p == sup || peer.helpers().contains(&comm(*p).as_str()))
         .map(rss_kib)
@@ -366,7 +311,7 @@ struct Stopper(Child, Peer);
 
 impl Stopper {
     fn stop(&mut self) {
-        let pids = descendants(self.0.id());
+        let pids = process_tree(self.0.id());
         let sig = match self.1 {
             // runsvdir takes SIGHUP to stop its runsv's; the rest stop on SIGTERM.
             Peer::Runit => libc::SIGHUP,

@@ -8,8 +8,12 @@
 use std::process::ExitCode;
 
 mod apk;
+mod apps;
+mod child;
 mod init;
+mod procfs;
 mod sync;
+mod web;
 
 use anyhow::{Result, bail};
 
@@ -30,6 +34,11 @@ pub const SUITES: &[Suite] = &[
         run: apk::run_suite,
     },
     Suite {
+        name: "apps",
+        about: "WebAssembly app launch (cold/warm) → first frame and idle RSS: cirrus-wasm-host beside plain wasmtime",
+        run: apps::run,
+    },
+    Suite {
         name: "init",
         about: "cirrus-init beside runit, s6 and busybox init: start 100 services, RSS, restart latency",
         run: init::run,
@@ -38,6 +47,11 @@ pub const SUITES: &[Suite] = &[
         name: "sync",
         about: "cirrus-syncd beside rclone (8 transfers) on loopback S3: first upload, rescan, change latency, RSS, requests",
         run: sync::run_suite,
+    },
+    Suite {
+        name: "web",
+        about: "web app launch → first paint and RSS/PSS (host + WebKit processes): cirrus-web-host beside a plain WebKitGTK program, same page",
+        run: web::run,
     },
 ];
 

@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::workspace::{Workspace, cargo};
+use super::procfs::{build_release, median, status_kib};
+use crate::workspace::Workspace;
 
 const BUCKET: &str = "bench";
 const ACCESS_KEY: &str = "cirrus-test-ak";
@@ -56,9 +57,7 @@ fn measure(cmd: &mut Command) -> Result<Run> {
         std::thread::spawn(move || {
             let mut peak = 0;
             while !done.load(std::sync::atomic::Ordering::SeqCst) {
-                if let Some(k) = vm_hwm_kib(pid as u32) {
-                    peak = peak.max(k);
-                }
+                peak = peak.max(status_kib(pid as u32, "VmHWM"));
                 std::thread::sleep(Duration::from_millis(2));
             }
             peak
@@ -274,14 +273,6 @@ fn wait_quiet(server: &TestServer, quiet: Duration) -> Result<()> {
     Ok(())
 }
 
-fn vm_hwm_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-}
-
 struct Figures {
     first: Run,
     first_requests: u64,
@@ -291,11 +282,6 @@ struct Figures {
     change_requests: f64,
     /// Peak RSS of the long-running process during the change tests (daemon only).
     daemon_rss_kib: Option<u64>,
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
 }
 
 fn changed_content(round: usize) -> Vec<u8> {
@@ -359,7 +345,11 @@ fn bench_cirrus(
             wait_quiet(server, Duration::from_millis(500))?;
         }
         let per_change = (server.requests()? - before) as f64 / changes as f64;
-        Ok::<_, anyhow::Error>((median(times), per_change, vm_hwm_kib(daemon.id())))
+        Ok::<_, anyhow::Error>((
+            median(&times),
+            per_change,
+            Some(status_kib(daemon.id(), "VmHWM")).filter(|k| *k > 0),
+        ))
     })();
     let _ = daemon.kill();
     let _ = daemon.wait();
@@ -400,7 +390,7 @@ fn bench_rclone(server: &TestServer, data: &Path, work: &Path, changes: usize) -
         first_requests: r1 - r0,
         rescan,
         rescan_requests: r2 - r1,
-        change: median(times),
+        change: median(&times),
         change_requests: per_change,
         daemon_rss_kib: None,
     })
@@ -434,27 +424,9 @@ pub fn run_suite(ws: &Workspace, args: &[String]) -> Result<()> {
     {
         bail!("rclone is not installed: run `cargo xtask deps`");
     }
-    println!("bench sync: building cirrus-syncd and cirrus-sync-testserver (release)");
-    let status = cargo()
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "cirrus-syncd",
-            "-p",
-            "cirrus-sync-fixtures",
-        ])
-        .current_dir(&ws.root)
-        .status()
-        .context("running cargo build")?;
-    if !status.success() {
-        bail!("cargo build --release -p cirrus-syncd -p cirrus-sync-fixtures failed ({status})");
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| ws.root.join("target"));
-    let syncd = target.join("release/cirrus-syncd");
-    let testserver = target.join("release/cirrus-sync-testserver");
+    let release = build_release(ws, &["cirrus-syncd", "cirrus-sync-fixtures"])?;
+    let syncd = release.join("cirrus-syncd");
+    let testserver = release.join("cirrus-sync-testserver");
     let work = ws.root.join("target/cirrus/bench-sync");
     std::fs::create_dir_all(&work)?;
     let data_c = work.join("data-cirrus");
