@@ -130,6 +130,15 @@ pub struct Remote {
     pub secret_key: Option<String>,
     #[serde(default)]
     pub session_token: Option<String>,
+    /// Send conditional writes (`If-None-Match: *` / `If-Match` on S3, `x-oss-forbid-overwrite`
+    /// on OSS) where a probe finds the store honours them; `false` never sends them (for a
+    /// server that mishandles them). Correctness never depends on them (docs/sync.md).
+    #[serde(default = "default_true")]
+    pub conditional_writes: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_region() -> String {
@@ -173,6 +182,9 @@ impl SyncConfig {
         }
         if let Some(p) = self.part_size {
             e.part_size = p;
+        }
+        if let Backend::S3(r) | Backend::Oss(r) = &self.backend {
+            e.conditional_writes = r.conditional_writes;
         }
         e
     }

@@ -25,7 +25,9 @@ use crate::journal::{self, META_PREFIX, Record, RemoteEntry, Segment, VersionVec
 use crate::policy::RateLimiter;
 use crate::retry::{RetryPolicy, retry};
 use crate::state::{self, ConflictCopy, LocalFile, StateDb, UploadInFlight};
-use crate::store::{FilePart, ObjectStore, StoreError, UploadedPart};
+use crate::store::{
+    ConditionalCaps, FilePart, ObjectStore, StoreError, UploadedPart, WriteCondition,
+};
 
 /// Prefix of temporary files the engine writes inside the synced tree (never synced).
 pub const TMP_PREFIX: &str = ".cirrus-tmp-";
@@ -52,6 +54,17 @@ pub enum SyncError {
     /// This device's encryption setting or key does not match the bucket's: nothing is synced.
     #[error("{0}")]
     EncryptionMismatch(String),
+    /// A name only this device may write (its journal segment or registry object) already holds
+    /// other content in the bucket: another device uses this device's id (a cloned or restored
+    /// state directory) or this is a bug. Nothing was overwritten; this device stops syncing.
+    #[error(
+        "{key} already holds different content in the bucket ({detail}); nothing was overwritten. Another device seems to use this device's id {device} (a copied or restored state directory?): sync on this device stops until that is resolved"
+    )]
+    NameTaken {
+        key: String,
+        device: String,
+        detail: String,
+    },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SyncError + '_ {
@@ -85,6 +98,9 @@ pub struct EngineConfig {
     pub bandwidth_limit: Option<u64>,
     /// End-to-end encryption of contents and journals with the account key (see [`crate::crypto`]).
     pub cipher: Option<Arc<ContentCipher>>,
+    /// Use conditional writes where a probe finds the store honours them (an extra guard; see
+    /// docs/sync.md "Conditional writes").
+    pub conditional_writes: bool,
 }
 
 impl EngineConfig {
@@ -102,6 +118,7 @@ impl EngineConfig {
             memory_budget: 24 << 20,
             bandwidth_limit: None,
             cipher: None,
+            conditional_writes: true,
         }
     }
 }
@@ -118,7 +135,8 @@ pub struct CycleReport {
     /// Deletions held back by the mass-delete guard (waiting for confirmation).
     pub held_deletes: usize,
     pub failed: usize,
-    /// Actions not started because sync was paused during the cycle (done by a later cycle).
+    /// Actions left for a later cycle: not started because sync was paused during the cycle,
+    /// or a repair superseded by another device's write (its conditional re-upload refused).
     pub skipped: usize,
 }
 
@@ -228,6 +246,9 @@ struct Outcome {
     local_remove: Vec<String>,
     conflicts: Vec<ConflictCopy>,
     clear_loser: Option<String>,
+    /// Another writer changed the object after it was read (a conditional write was refused, or
+    /// the bucket holds a version no journal names yet): left for a later cycle to re-plan.
+    superseded: bool,
 }
 
 /// Result of a local scan.
@@ -250,6 +271,8 @@ pub struct Engine {
     encryption_checked: AtomicBool,
     /// Mirrors the `paused` entry of the state DB.
     paused: AtomicBool,
+    /// Conditional writes the store honours (probed once per store, remembered in the state DB).
+    caps: std::sync::Mutex<Option<ConditionalCaps>>,
     cycle: tokio::sync::Mutex<()>,
 }
 
@@ -318,6 +341,7 @@ impl Engine {
             confirm_deletes: AtomicBool::new(false),
             encryption_checked: AtomicBool::new(false),
             paused: AtomicBool::new(paused),
+            caps: std::sync::Mutex::new(None),
             cycle: tokio::sync::Mutex::new(()),
         })
     }
@@ -341,6 +365,131 @@ impl Engine {
             Some(c) => Bytes::from(c.seal(&body)),
             None => body,
         }
+    }
+
+    /// The conditional writes the store honours: what its dialect defines, confirmed by a probe
+    /// (once per store: the answer is kept in the state DB under the store's identity), or none
+    /// when `conditional_writes` is off. S3-compatible servers differ (some ignore the headers,
+    /// some refuse them) and a versioned OSS bucket ignores `x-oss-forbid-overwrite`, so the
+    /// daemon never assumes: it writes an object, then checks that a create-only write of it is
+    /// refused, that an overwrite naming a wrong ETag is refused and one naming the right ETag is
+    /// not.
+    pub async fn conditional_caps(&self) -> Result<ConditionalCaps, SyncError> {
+        if !self.cfg.conditional_writes {
+            return Ok(ConditionalCaps::default());
+        }
+        if let Some(c) = *self.caps.lock().unwrap_or_else(|p| p.into_inner()) {
+            return Ok(c);
+        }
+        let identity = self.store.identity();
+        let remembered = self
+            .db
+            .get_meta("conditional_caps")?
+            .and_then(|v| serde_json::from_str::<(String, ConditionalCaps)>(&v).ok())
+            .filter(|(id, _)| *id == identity)
+            .map(|(_, c)| c);
+        let caps = match remembered {
+            Some(c) => c,
+            None => {
+                let c = self.probe_conditional_writes().await?;
+                let v = serde_json::to_string(&(&identity, c)).map_err(|e| SyncError::Io {
+                    path: "conditional_caps".into(),
+                    source: std::io::Error::other(e),
+                })?;
+                self.db.set_meta("conditional_caps", &v)?;
+                tracing::info!(
+                    store = %identity,
+                    if_absent = c.if_absent,
+                    if_match = c.if_match,
+                    "conditional writes probed"
+                );
+                c
+            }
+        };
+        *self.caps.lock().unwrap_or_else(|p| p.into_inner()) = Some(caps);
+        Ok(caps)
+    }
+
+    async fn probe_conditional_writes(&self) -> Result<ConditionalCaps, SyncError> {
+        let dialect = self.store.conditional_dialect();
+        if let ObjectStore::Local(_) = self.store {
+            return Ok(dialect);
+        }
+        let key = format!("{META_PREFIX}probe/{}.txt", self.device);
+        let body = Bytes::from_static(b"cirrus-syncd conditional-write probe\n");
+        let sha = crate::integrity::sha256_hex(&body);
+        let put = async |cond: WriteCondition| {
+            retry(&self.cfg.retry, &key, async || {
+                self.store.put_if(&key, body.clone(), &sha, &cond).await
+            })
+            .await
+        };
+        // A refusal is what a store honouring the header answers; success means it ignored the
+        // header; an error other than a transient one (400 NotImplemented, 501) means it does
+        // not take the header at all.
+        let etag = put(WriteCondition::None).await?;
+        let mut caps = ConditionalCaps::default();
+        if dialect.if_match
+            && let Some(etag) = etag
+        {
+            let wrong = "\"00000000000000000000000000000000\"".to_owned();
+            match put(WriteCondition::IfMatch(wrong)).await {
+                Err(StoreError::PreconditionFailed(_)) => {
+                    caps.if_match = put(WriteCondition::IfMatch(etag)).await.is_ok();
+                }
+                Err(e) if e.is_transient() => return Err(e.into()),
+                _ => {}
+            }
+        }
+        if dialect.if_absent {
+            match put(WriteCondition::IfAbsent).await {
+                Err(StoreError::PreconditionFailed(_)) => caps.if_absent = true,
+                Err(e) if e.is_transient() => return Err(e.into()),
+                _ => {}
+            }
+        }
+        retry(&self.cfg.retry, &key, async || {
+            self.store.delete(&key).await
+        })
+        .await?;
+        Ok(caps)
+    }
+
+    /// Writes an object whose name must be unique (a journal segment, a registry object, a
+    /// conflict copy, the encryption marker) create-only where the store honours it. `Ok(false)`:
+    /// the name is taken (the caller compares what is there); without conditional writes the
+    /// put is plain and always `Ok(true)`.
+    async fn put_unique(&self, key: &str, body: Bytes, tag: &str) -> Result<bool, SyncError> {
+        let cond = if self.conditional_caps().await?.if_absent {
+            WriteCondition::IfAbsent
+        } else {
+            WriteCondition::None
+        };
+        match retry(&self.cfg.retry, key, async || {
+            self.store.put_if(key, body.clone(), tag, &cond).await
+        })
+        .await
+        {
+            Ok(_) => Ok(true),
+            Err(StoreError::PreconditionFailed(e)) => {
+                tracing::debug!(%key, error = %e, "create-only write refused: the name is taken");
+                Ok(false)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The plaintext of a small metadata object in the bucket (opened when encrypting), `None`
+    /// if it cannot be opened.
+    async fn read_meta_plain(&self, key: &str) -> Result<Option<Bytes>, SyncError> {
+        let body = retry(&self.cfg.retry, key, async || {
+            self.store.get_bytes(key).await
+        })
+        .await?;
+        Ok(match &self.cfg.cipher {
+            Some(c) => c.open(key, &body).ok().map(Bytes::from),
+            None => Some(body),
+        })
     }
 
     /// Checks once per engine that this device's encryption setting and key match the bucket's
@@ -406,10 +555,11 @@ impl Engine {
                     })?,
                 );
                 let sha = crate::integrity::sha256_hex(&body);
-                retry(&self.cfg.retry, &key, async || {
-                    self.store.put(&key, body.clone(), &sha).await
-                })
-                .await?;
+                if !self.put_unique(&key, body, &sha).await? {
+                    // Another device marked the bucket first (create-only write refused): judge
+                    // its marker instead of replacing it.
+                    return Box::pin(self.check_encryption()).await;
+                }
                 tracing::info!(key_id = c.key_id(), "bucket marked as end-to-end encrypted");
             }
         }
@@ -527,6 +677,7 @@ impl Engine {
     }
 
     async fn cycle_inner(&self) -> Result<CycleReport, SyncError> {
+        self.conditional_caps().await?;
         self.check_encryption().await?;
         self.flush_pending_segments().await?;
         self.register_device().await?;
@@ -545,6 +696,9 @@ impl Engine {
         let remote = self.db.remote()?;
         let confirmed = self.confirm_deletes.swap(false, Ordering::SeqCst);
         let (main, deletes, mut report) = self.plan(&scan, &synced, &remote, confirmed)?;
+        if !main.is_empty() || !deletes.is_empty() {
+            self.check_next_segment_free().await?;
+        }
         self.update_status(|s| {
             s.files_total = (main.len() + deletes.len()) as u64;
             s.files_done = 0;
@@ -592,7 +746,7 @@ impl Engine {
             }
         }
         report.failed = failures.len();
-        report.skipped = skipped;
+        report.skipped += skipped;
         if skipped > 0 {
             tracing::info!(
                 skipped,
@@ -610,31 +764,102 @@ impl Engine {
         if self.db.get_meta("registered")?.is_some() {
             return Ok(());
         }
-        let body =
-            serde_json::json!({ "device": self.device, "registered_ms": now_ms() }).to_string();
+        // A random token of this installation: a registry object that carries another one was
+        // written by another device using the same id.
+        let instance = match self.db.get_meta("instance")? {
+            Some(i) => i,
+            None => {
+                let i = format!("{:016x}", rand::rng().random::<u64>());
+                self.db.set_meta("instance", &i)?;
+                i
+            }
+        };
+        let body = serde_json::json!({
+            "device": self.device,
+            "instance": instance,
+            "registered_ms": now_ms()
+        })
+        .to_string();
         let body = Bytes::from(body);
         let sha = crate::integrity::sha256_hex(&body);
-        retry(&self.cfg.retry, "register device", async || {
-            self.store
-                .put(&journal::device_key(&self.device), body.clone(), &sha)
-                .await
-        })
-        .await?;
+        let key = journal::device_key(&self.device);
+        if !self.put_unique(&key, body, &sha).await? {
+            let existing = retry(&self.cfg.retry, &key, async || {
+                self.store.get_bytes(&key).await
+            })
+            .await?;
+            let theirs = serde_json::from_slice::<serde_json::Value>(&existing)
+                .ok()
+                .and_then(|v| {
+                    v.get("instance")
+                        .and_then(|i| i.as_str())
+                        .map(str::to_owned)
+                });
+            if theirs.as_deref() != Some(instance.as_str()) {
+                let e = SyncError::NameTaken {
+                    key,
+                    device: self.device.clone(),
+                    detail: "the device registry object names another installation".into(),
+                };
+                tracing::error!(error = %e, "device id collision");
+                return Err(e);
+            }
+        }
         self.db.set_meta("registered", "1")?;
         Ok(())
     }
 
     /// Uploads journal segments committed locally but not yet stored (e.g. after a crash).
     async fn flush_pending_segments(&self) -> Result<(), SyncError> {
-        for (seq, body) in self.db.pending_segments()? {
+        for (seq, plain) in self.db.pending_segments()? {
             let key = journal::segment_key(&self.device, seq);
-            let body = self.seal_meta(Bytes::from(body));
+            let plain = Bytes::from(plain);
+            let body = self.seal_meta(plain.clone());
             let sha = crate::integrity::sha256_hex(&body);
-            retry(&self.cfg.retry, &key, async || {
-                self.store.put(&key, body.clone(), &sha).await
-            })
-            .await?;
+            if !self.put_unique(&key, body, &sha).await? {
+                // The segment name is taken. The same segment (sent before a crash or a lost
+                // answer, re-sealed with another nonce when encrypting) is fine; anything else
+                // is another device writing under this device's id: never overwrite it.
+                if self.read_meta_plain(&key).await?.as_ref() != Some(&plain) {
+                    let e = SyncError::NameTaken {
+                        key,
+                        device: self.device.clone(),
+                        detail: format!("journal segment {seq} differs from this device's"),
+                    };
+                    tracing::error!(error = %e, "journal segment collision");
+                    return Err(e);
+                }
+                tracing::info!(%key, "journal segment already stored (re-sent after a crash or a lost answer)");
+            }
             self.db.remove_pending_segment(seq)?;
+        }
+        Ok(())
+    }
+
+    /// Before this cycle writes anything: the journal segment it will commit must not exist yet
+    /// (every earlier one was flushed at the start of the cycle). If it does, another
+    /// installation uses this device's id (a copied or restored state directory) and has moved
+    /// the journal on: writing objects now would replace that one's versions without a record.
+    /// One HEAD per cycle that has work; the create-only segment write catches the simultaneous
+    /// case where the store honours it.
+    async fn check_next_segment_free(&self) -> Result<(), SyncError> {
+        let next: u64 = self
+            .db
+            .get_meta("next_seq")?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        let key = journal::segment_key(&self.device, next);
+        if retry(&self.cfg.retry, &key, async || self.store.head(&key).await)
+            .await?
+            .is_some()
+        {
+            let e = SyncError::NameTaken {
+                key,
+                device: self.device.clone(),
+                detail: format!("journal segment {next} was written by another installation"),
+            };
+            tracing::error!(error = %e, "device id collision");
+            return Err(e);
         }
         Ok(())
     }
@@ -1026,11 +1251,23 @@ impl Engine {
                 vv,
                 conflict,
             } => {
-                self.upload(path, sha, *size).await?;
-                let rec = self.record(path, Some(sha.clone()), *size, vv.clone());
+                let path = match conflict {
+                    None => {
+                        self.upload(path, sha, *size).await?;
+                        path.clone()
+                    }
+                    Some(c) => {
+                        let copy = self.keep_conflict_copy(path, sha, *size, c, true).await?;
+                        out.conflicts.push(ConflictCopy {
+                            copy: copy.clone(),
+                            ..c.clone()
+                        });
+                        copy
+                    }
+                };
+                let rec = self.record(&path, Some(sha.clone()), *size, vv.clone());
                 out.records.push(rec.clone());
                 out.synced.push(rec);
-                out.conflicts.extend(conflict.clone());
             }
             Action::Copy {
                 from,
@@ -1098,7 +1335,7 @@ impl Engine {
                 let fetched = retry(&self.cfg.retry, &ours.path, async || {
                     match self.fetch_plain(&ours.path, &tmp).await {
                         Err(StoreError::NotFound(_)) => Ok(None),
-                        r => r,
+                        r => r.map(Some),
                     }
                 })
                 .await;
@@ -1106,9 +1343,12 @@ impl Engine {
                     .repair(ours, loser, copy.as_deref(), fetched, &tmp, scan, &mut out)
                     .await;
                 let _ = tokio::fs::remove_file(&tmp).await;
-                result?;
-                out.synced.push(ours.clone());
-                out.clear_loser = Some(ours.path.clone());
+                if result? {
+                    out.synced.push(ours.clone());
+                    out.clear_loser = Some(ours.path.clone());
+                } else {
+                    out.superseded = true;
+                }
             }
         }
         Ok(out)
@@ -1127,19 +1367,33 @@ impl Engine {
     }
 
     /// The rest of [`Action::Repair`], once the bucket's object at the path was fetched into
-    /// `tmp` (`in_bucket` = the SHA-256 of its bytes, `None` if absent or unreadable).
+    /// `tmp` (`None`: absent; else the SHA-256 of its plaintext, `None` if it does not open, and
+    /// its ETag). Returns whether the path is repaired; `false` when another writer got in first
+    /// (the bucket holds a version neither concurrent device wrote, or the conditional re-upload
+    /// was refused): the next cycle re-plans with that writer's journal.
     #[allow(clippy::too_many_arguments)]
     async fn repair(
         &self,
         ours: &Record,
         loser: &Record,
         copy: Option<&str>,
-        fetched: Result<Option<String>, StoreError>,
+        fetched: Result<Option<(Option<String>, Option<String>)>, StoreError>,
         tmp: &Path,
         scan: &Scan,
         out: &mut Outcome,
-    ) -> Result<(), SyncError> {
-        let in_bucket = fetched?;
+    ) -> Result<bool, SyncError> {
+        let fetched = fetched?;
+        let absent = fetched.is_none();
+        let (in_bucket, etag) = fetched.unwrap_or_default();
+        if let Some(sha) = in_bucket.as_deref()
+            && Some(sha) != ours.sha256.as_deref()
+            && Some(sha) != loser.sha256.as_deref()
+        {
+            // Bytes neither concurrent version has: a third device wrote the path and its
+            // journal has not arrived yet. Never replaced: its record decides next cycle.
+            tracing::info!(path = %ours.path, "the bucket holds a newer write of another device; repair re-planned next cycle");
+            return Ok(false);
+        }
         if in_bucket != ours.sha256 {
             if let (Some(copy), Some(sha)) = (copy, in_bucket.as_deref())
                 && loser.sha256.as_deref() == Some(sha)
@@ -1156,10 +1410,20 @@ impl Engine {
                     }
                     tokio::fs::rename(tmp, &full).await.map_err(io(&full))?;
                 }
-                self.upload_verified(copy, sha, loser.size, false).await?;
+                let kept = ConflictCopy {
+                    path: ours.path.clone(),
+                    copy: copy.to_owned(),
+                    device: loser.device.clone(),
+                    time: loser.time,
+                };
+                // Judged by bytes: a torn object's metadata may name this content.
+                let copy = self
+                    .keep_conflict_copy(copy, sha, loser.size, &kept, false)
+                    .await?;
+                let full = self.cfg.root.join(&copy);
                 let md = std::fs::metadata(&full).map_err(io(&full))?;
                 let rec = self.record(
-                    copy,
+                    &copy,
                     Some(sha.to_owned()),
                     loser.size,
                     VersionVector::default().bumped(&self.device),
@@ -1167,38 +1431,123 @@ impl Engine {
                 out.records.push(rec.clone());
                 out.synced.push(rec);
                 out.local_set
-                    .push((copy.to_owned(), stat_of(&md, sha.to_owned())));
+                    .push((copy.clone(), stat_of(&md, sha.to_owned())));
                 tracing::info!(path = %ours.path, %copy, "concurrent edit: the other device's version kept as a conflict copy");
             }
             if let (Some(sha), Some(local)) = (&ours.sha256, scan.files.get(&ours.path))
                 && &local.sha256 == sha
             {
-                // Whatever the object's metadata says, its bytes are not ours: send them.
-                self.upload_verified(&ours.path, sha, ours.size, false)
-                    .await?;
+                // Whatever the object's metadata says, its bytes are not ours: send them — only
+                // over the version just read where the store can check that (If-Match on the
+                // ETag read, create-only if it was absent), so a write that got in between is
+                // never replaced.
+                let caps = self.conditional_caps().await?;
+                let cond = match (absent, etag) {
+                    (true, _) if caps.if_absent => WriteCondition::IfAbsent,
+                    (false, Some(e)) if caps.if_match => WriteCondition::IfMatch(e),
+                    _ => WriteCondition::None,
+                };
+                match self
+                    .upload_verified(&ours.path, sha, ours.size, false, cond)
+                    .await
+                {
+                    Ok(()) => {}
+                    Err(SyncError::Store(StoreError::PreconditionFailed(e))) => {
+                        tracing::info!(path = %ours.path, error = %e, "another device wrote the path after it was read; repair re-planned next cycle");
+                        return Ok(false);
+                    }
+                    Err(e) => return Err(e),
+                }
             }
         }
-        Ok(())
+        Ok(true)
+    }
+
+    /// Uploads the conflict copy `c` (a local file at `c.copy` with content `sha`) under a name
+    /// nobody else's version holds, and returns that name. Create-only where the store honours
+    /// it: a refused name holding the same content (the other device of the conflict stored the
+    /// same version, or an answer was lost) is kept; one holding anything else is never replaced
+    /// — the local file moves to the next free `<device>-<n>` variant and is uploaded there.
+    /// `trust_existing` as in [`Self::upload_verified`].
+    async fn keep_conflict_copy(
+        &self,
+        path: &str,
+        sha: &str,
+        size: u64,
+        c: &ConflictCopy,
+        trust_existing: bool,
+    ) -> Result<String, SyncError> {
+        let mut name = path.to_owned();
+        let mut n = 0u32;
+        loop {
+            let caps = self.conditional_caps().await?;
+            let cond = if caps.if_absent {
+                WriteCondition::IfAbsent
+            } else {
+                WriteCondition::None
+            };
+            match self
+                .upload_verified(&name, sha, size, trust_existing, cond)
+                .await
+            {
+                Ok(()) => return Ok(name),
+                Err(SyncError::Store(StoreError::PreconditionFailed(_))) => {}
+                Err(e) => return Err(e),
+            }
+            if self.bucket_holds(&name, sha).await? {
+                return Ok(name);
+            }
+            let taken = name.clone();
+            loop {
+                n += 1;
+                name = journal::conflict_path(&c.path, &format!("{}-{n}", c.device), c.time);
+                if std::fs::symlink_metadata(self.cfg.root.join(&name)).is_err() {
+                    break;
+                }
+            }
+            let (from, to) = (self.cfg.root.join(&taken), self.cfg.root.join(&name));
+            std::fs::rename(&from, &to).map_err(io(&from))?;
+            tracing::warn!(%taken, copy = %name, "conflict copy name holds another version in the bucket; kept under the next free name");
+        }
+    }
+
+    /// Whether the object `key` holds content `sha` (judged by its bytes).
+    async fn bucket_holds(&self, key: &str, sha: &str) -> Result<bool, SyncError> {
+        let dest = self.cfg.root.join(key);
+        let dir = dest.parent().unwrap_or(&self.cfg.root).to_path_buf();
+        let tmp = dir.join(format!("{TMP_PREFIX}{:016x}", rand::rng().random::<u64>()));
+        let got = retry(&self.cfg.retry, key, async || {
+            match self.fetch_plain(key, &tmp).await {
+                Err(StoreError::NotFound(_)) => Ok(None),
+                r => r.map(|(sha, _)| sha),
+            }
+        })
+        .await;
+        let _ = tokio::fs::remove_file(&tmp).await;
+        Ok(got?.as_deref() == Some(sha))
     }
 
     /// Uploads a local file, checking it still has the content the scan hashed.
     async fn upload(&self, path: &str, sha: &str, size: u64) -> Result<(), SyncError> {
-        self.upload_verified(path, sha, size, true).await
+        self.upload_verified(path, sha, size, true, WriteCondition::None)
+            .await
     }
 
     /// [`Self::upload`]; `trust_existing`: a multipart upload is skipped when the object's
-    /// metadata already names this content (e.g. completed just before a crash).
+    /// metadata already names this content (e.g. completed just before a crash); `cond`: the
+    /// write's precondition (a refusal is [`StoreError::PreconditionFailed`]).
     async fn upload_verified(
         &self,
         path: &str,
         sha: &str,
         size: u64,
         trust_existing: bool,
+        cond: WriteCondition,
     ) -> Result<(), SyncError> {
         let full = self.cfg.root.join(path);
         if size >= self.cfg.multipart_threshold {
             return self
-                .upload_multipart(path, &full, sha, size, trust_existing)
+                .upload_multipart(path, &full, sha, size, trust_existing, &cond)
                 .await;
         }
         let _mem = self.acquire_memory(size).await;
@@ -1218,7 +1567,7 @@ impl Engine {
         }
         let tag = self.object_tag(sha);
         retry(&self.cfg.retry, path, async || {
-            self.store.put(path, data.clone(), &tag).await
+            self.store.put_if(path, data.clone(), &tag, &cond).await
         })
         .await?;
         Ok(())
@@ -1233,6 +1582,7 @@ impl Engine {
         sha: &str,
         size: u64,
         trust_existing: bool,
+        cond: &WriteCondition,
     ) -> Result<(), SyncError> {
         // Already there (e.g. crashed after completing, before the journal commit)?
         let stored_size = if self.cfg.cipher.is_some() {
@@ -1272,14 +1622,20 @@ impl Engine {
                         tracing::info!(%path, parts_done = done.len(), "resuming multipart upload");
                         (u, done)
                     }
-                    None => (self.new_upload(path, sha, size).await?, HashMap::new()),
+                    None => (
+                        self.new_upload(path, sha, size, cond).await?,
+                        HashMap::new(),
+                    ),
                 }
             }
             None => {
                 if let Some(old) = self.db.upload(path)? {
                     let _ = self.store.abort_multipart(path, &old.upload_id).await;
                 }
-                (self.new_upload(path, sha, size).await?, HashMap::new())
+                (
+                    self.new_upload(path, sha, size, cond).await?,
+                    HashMap::new(),
+                )
             }
         };
         let part_size = upload.part_size;
@@ -1364,12 +1720,18 @@ impl Engine {
             })
             .collect();
         parts.sort_by_key(|p| p.number);
-        retry(&self.cfg.retry, path, async || {
+        let completed = retry(&self.cfg.retry, path, async || {
             self.store
-                .complete_multipart(path, &upload.upload_id, &parts)
+                .complete_multipart(path, &upload.upload_id, &parts, cond)
                 .await
         })
-        .await?;
+        .await;
+        if let Err(StoreError::PreconditionFailed(_)) = &completed {
+            // Refused: this upload can never complete under its precondition; drop it.
+            let _ = self.store.abort_multipart(path, &upload.upload_id).await;
+            self.db.finish_upload(path)?;
+        }
+        completed?;
         self.db.finish_upload(path)?;
         Ok(())
     }
@@ -1379,10 +1741,11 @@ impl Engine {
         path: &str,
         sha: &str,
         size: u64,
+        cond: &WriteCondition,
     ) -> Result<UploadInFlight, SyncError> {
         let tag = self.object_tag(sha);
         let upload_id = retry(&self.cfg.retry, path, async || {
-            self.store.create_multipart(path, &tag).await
+            self.store.create_multipart(path, &tag, cond).await
         })
         .await?;
         let u = UploadInFlight {
@@ -1398,30 +1761,37 @@ impl Engine {
     /// Fetches object `key` into the file `tmp` (opening it when encrypted) and returns the SHA-256
     /// of the plaintext actually received — what the object holds, whatever its metadata claims —
     /// or `None` for an encrypted object that does not open (torn or tampered).
-    async fn fetch_plain(&self, key: &str, tmp: &Path) -> Result<Option<String>, StoreError> {
+    async fn fetch_plain(
+        &self,
+        key: &str,
+        tmp: &Path,
+    ) -> Result<(Option<String>, Option<String>), StoreError> {
         let Some(c) = &self.cfg.cipher else {
-            return Ok(Some(
-                self.store
-                    .get_to_file(key, tmp, self.limiter.as_ref())
-                    .await?,
-            ));
+            let f = self
+                .store
+                .get_to_file_tagged(key, tmp, self.limiter.as_ref())
+                .await?;
+            return Ok((Some(f.sha256), f.etag));
         };
         let dir = tmp.parent().unwrap_or(&self.cfg.root);
         let sealed = dir.join(format!("{TMP_PREFIX}{:016x}", rand::rng().random::<u64>()));
-        let got = self
+        let etag = match self
             .store
-            .get_to_file(key, &sealed, self.limiter.as_ref())
-            .await;
-        if let Err(e) = got {
-            let _ = tokio::fs::remove_file(&sealed).await;
-            return Err(e);
-        }
+            .get_to_file_tagged(key, &sealed, self.limiter.as_ref())
+            .await
+        {
+            Ok(f) => f.etag,
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&sealed).await;
+                return Err(e);
+            }
+        };
         let (c, name, src, dst) = (c.clone(), key.to_owned(), sealed.clone(), tmp.to_path_buf());
         let opened = tokio::task::spawn_blocking(move || c.open_file(&name, &src, &dst))
             .await
             .map_err(|e| StoreError::Transient(e.to_string()));
         let _ = tokio::fs::remove_file(&sealed).await;
-        Ok(opened?.ok())
+        Ok((opened?.ok(), etag))
     }
 
     /// Downloads (or copies from an identical local file) `rec` into place, verified by SHA-256.
@@ -1460,7 +1830,7 @@ impl Engine {
         }
         if got.as_deref() != Some(sha) {
             let r = retry(&self.cfg.retry, &rec.path, async || {
-                match self.fetch_plain(&rec.path, &tmp).await? {
+                match self.fetch_plain(&rec.path, &tmp).await?.0 {
                     Some(got) if got == sha => Ok(got),
                     // The object is being replaced by another device right now (or, encrypted,
                     // cannot be opened): never written into place; try again later.
@@ -1575,7 +1945,12 @@ fn count(report: &mut CycleReport, action: &Action, o: &Outcome) {
         Action::Download { .. } => report.downloaded += 1,
         Action::DeleteLocal { .. } => report.deleted_local += 1,
         Action::DeleteRemote { .. } => report.deleted_remote += 1,
-        Action::Repair { .. } => report.conflicts += o.records.len(),
+        Action::Repair { .. } => {
+            report.conflicts += o.records.len();
+            if o.superseded {
+                report.skipped += 1;
+            }
+        }
         Action::Adopt { .. } => {}
     }
 }

@@ -16,7 +16,8 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use super::{
-    ListedObject, ObjectMeta, RequestCounters, SHA256_META, StoreError, UploadedPart, xml,
+    ConditionalCaps, Fetched, ListedObject, ObjectMeta, RequestCounters, SHA256_META, StoreError,
+    UploadedPart, WriteCondition, xml,
 };
 use crate::integrity;
 use crate::sign::{self, Dialect, RequestToSign, UNSIGNED_PAYLOAD};
@@ -88,6 +89,50 @@ impl HttpStore {
 
     fn header(&self, name: &str) -> String {
         format!("{}{name}", self.config.dialect.header_prefix())
+    }
+
+    pub fn identity(&self) -> String {
+        format!(
+            "{}/{}",
+            self.config.endpoint.trim_end_matches('/'),
+            self.config.bucket
+        )
+    }
+
+    /// The conditional writes the dialect defines: S3 has `If-None-Match: *` and `If-Match`
+    /// (AWS since 2024; other S3-compatible servers may ignore them, hence the probe); OSS has
+    /// only `x-oss-forbid-overwrite` (ignored on versioned buckets) and refuses `If-Match` /
+    /// `If-None-Match` on PutObject with 400 NotImplemented.
+    pub fn conditional_dialect(&self) -> ConditionalCaps {
+        ConditionalCaps {
+            if_absent: true,
+            if_match: self.config.dialect == Dialect::S3,
+        }
+    }
+
+    /// Headers expressing `cond` on a PutObject / CompleteMultipartUpload.
+    fn condition_headers(
+        &self,
+        key: &str,
+        cond: &WriteCondition,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(match (self.config.dialect, cond) {
+            (_, WriteCondition::None) => vec![],
+            (Dialect::S3, WriteCondition::IfAbsent) => {
+                vec![("if-none-match".to_owned(), "*".to_owned())]
+            }
+            (Dialect::S3, WriteCondition::IfMatch(etag)) => {
+                vec![("if-match".to_owned(), etag.clone())]
+            }
+            (Dialect::Oss, WriteCondition::IfAbsent) => {
+                vec![("x-oss-forbid-overwrite".to_owned(), "true".to_owned())]
+            }
+            (Dialect::Oss, WriteCondition::IfMatch(_)) => {
+                return Err(StoreError::Permanent(format!(
+                    "{key}: OSS has no conditional overwrite (If-Match)"
+                )));
+            }
+        })
     }
 
     /// URL (without query) and canonical URI for a key (`None` = the bucket itself).
@@ -197,6 +242,10 @@ impl HttpStore {
         let detail = format!("{what}: HTTP {status} {} {}", err.code, err.message);
         Err(match status {
             StatusCode::NOT_FOUND => StoreError::NotFound(detail),
+            StatusCode::PRECONDITION_FAILED => StoreError::PreconditionFailed(detail),
+            StatusCode::CONFLICT if err.code == "FileAlreadyExists" => {
+                StoreError::PreconditionFailed(detail)
+            }
             s if s.is_server_error()
                 || s == StatusCode::TOO_MANY_REQUESTS
                 || s == StatusCode::REQUEST_TIMEOUT =>
@@ -233,14 +282,28 @@ impl HttpStore {
         Ok(())
     }
 
+    /// Plain (overwriting) PutObject.
     pub async fn put(&self, key: &str, body: Bytes, sha256: &str) -> Result<(), StoreError> {
-        let headers = vec![
+        self.put_if(key, body, sha256, &WriteCondition::None)
+            .await
+            .map(drop)
+    }
+
+    pub async fn put_if(
+        &self,
+        key: &str,
+        body: Bytes,
+        sha256: &str,
+        cond: &WriteCondition,
+    ) -> Result<Option<String>, StoreError> {
+        let mut headers = vec![
             ("content-md5".to_owned(), integrity::content_md5(&body)),
             (
                 self.header(&format!("meta-{SHA256_META}")),
                 sha256.to_owned(),
             ),
         ];
+        headers.extend(self.condition_headers(key, cond)?);
         let resp = self
             .send(Call {
                 method: Method::PUT,
@@ -251,7 +314,8 @@ impl HttpStore {
                 file_part: None,
             })
             .await?;
-        self.check_crc(&resp, &body, key)
+        self.check_crc(&resp, &body, key)?;
+        Ok(etag_of(&resp))
     }
 
     pub async fn get_to_file(
@@ -259,7 +323,7 @@ impl HttpStore {
         key: &str,
         dest: &Path,
         limiter: Option<&crate::policy::RateLimiter>,
-    ) -> Result<String, StoreError> {
+    ) -> Result<Fetched, StoreError> {
         let mut resp = self
             .send(Call {
                 method: Method::GET,
@@ -275,6 +339,7 @@ impl HttpStore {
             .get(self.header("hash-crc64ecma"))
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let etag = etag_of(&resp);
         let mut file = tokio::fs::File::create(dest)
             .await
             .map_err(|e| StoreError::io(dest, e))?;
@@ -302,7 +367,10 @@ impl HttpStore {
                 )));
             }
         }
-        Ok(hex::encode(sha.finalize()))
+        Ok(Fetched {
+            sha256: hex::encode(sha.finalize()),
+            etag,
+        })
     }
 
     pub async fn get_bytes(&self, key: &str) -> Result<Bytes, StoreError> {
@@ -445,11 +513,21 @@ impl HttpStore {
         Ok(out)
     }
 
-    pub async fn create_multipart(&self, key: &str, sha256: &str) -> Result<String, StoreError> {
-        let headers = vec![(
+    pub async fn create_multipart(
+        &self,
+        key: &str,
+        sha256: &str,
+        cond: &WriteCondition,
+    ) -> Result<String, StoreError> {
+        let mut headers = vec![(
             self.header(&format!("meta-{SHA256_META}")),
             sha256.to_owned(),
         )];
+        // S3's CreateMultipartUpload takes no conditional header (checked at completion); OSS
+        // checks `x-oss-forbid-overwrite` here too.
+        if self.config.dialect == Dialect::Oss {
+            headers.extend(self.condition_headers(key, cond)?);
+        }
         let resp = self
             .send(Call {
                 method: Method::POST,
@@ -581,15 +659,17 @@ impl HttpStore {
         key: &str,
         upload_id: &str,
         parts: &[UploadedPart],
+        cond: &WriteCondition,
     ) -> Result<(), StoreError> {
         let query = vec![("uploadId".to_owned(), Some(upload_id.to_owned()))];
         let body = Bytes::from(xml::complete_body(parts));
+        let headers = self.condition_headers(key, cond)?;
         let resp = self
             .send(Call {
                 method: Method::POST,
                 key: Some(key),
                 query,
-                headers: vec![],
+                headers,
                 body: Some(body),
                 file_part: None,
             })
@@ -621,6 +701,15 @@ impl HttpStore {
             Err(e) => Err(e),
         }
     }
+}
+
+/// The `ETag` header of an answer, as sent (quotes included: `If-Match` takes it back as is).
+fn etag_of(resp: &reqwest::Response) -> Option<String> {
+    resp.headers()
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
 }
 
 /// The ETag a part upload answered, checked against the MD5 of what was sent (when the store's

@@ -11,7 +11,9 @@ use bytes::Bytes;
 use rand::Rng;
 use tokio::io::AsyncWriteExt;
 
-use super::{ListedObject, ObjectMeta, RequestCounters, StoreError, UploadedPart};
+use super::{
+    Fetched, ListedObject, ObjectMeta, RequestCounters, StoreError, UploadedPart, WriteCondition,
+};
 
 /// Directory (under the store root) holding metadata and multipart uploads; never listed.
 const STORE_DIR: &str = ".cirrus-store";
@@ -34,6 +36,22 @@ impl LocalStore {
             root,
             counters: RequestCounters::default(),
         })
+    }
+
+    pub fn identity(&self) -> String {
+        format!("local:{}", self.root.display())
+    }
+
+    /// Whether `cond` asks for a create-only write (the only condition this store has: it keeps
+    /// no ETags, so `If-Match` is refused rather than ignored).
+    fn no_replace(key: &str, cond: &WriteCondition) -> Result<bool, StoreError> {
+        match cond {
+            WriteCondition::None => Ok(false),
+            WriteCondition::IfAbsent => Ok(true),
+            WriteCondition::IfMatch(_) => Err(StoreError::Permanent(format!(
+                "{key}: the embedded store has no conditional overwrite (If-Match)"
+            ))),
+        }
     }
 
     fn object_path(&self, key: &str) -> Result<PathBuf, StoreError> {
@@ -83,11 +101,16 @@ impl LocalStore {
     /// the metadata (`<sha256>\n<inode>`) names that file's inode, then the bytes are renamed into
     /// place. Simultaneous writes of one key may leave one's metadata beside the other's bytes;
     /// the inodes then differ and [`Self::head`] reports the content as unknown.
+    ///
+    /// `no_replace`: the bytes are hard-linked into place (atomically failing if the key exists,
+    /// answered as [`StoreError::PreconditionFailed`]) before the metadata is written, so a
+    /// refused write never touches the existing object's metadata.
     async fn write_object(
         &self,
         key: &str,
         data: &[u8],
         sha256: Option<&str>,
+        no_replace: bool,
     ) -> Result<(), StoreError> {
         use std::os::unix::fs::MetadataExt;
         let path = self.object_path(key)?;
@@ -105,6 +128,19 @@ impl LocalStore {
             f.sync_all().await.map_err(io_err(&tmp))?;
             let ino = f.metadata().await.map_err(io_err(&tmp))?.ino();
             let meta = self.meta_path(key);
+            if no_replace {
+                match tokio::fs::hard_link(&tmp, &path).await {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        return Err(StoreError::PreconditionFailed(format!("{key} exists")));
+                    }
+                    Err(e) => return Err(StoreError::io(&path, e)),
+                }
+                if let Some(sha) = sha256 {
+                    Self::write_atomic(&meta, format!("{sha}\n{ino}").as_bytes()).await?;
+                }
+                return tokio::fs::remove_file(&tmp).await.map_err(io_err(&tmp));
+            }
             match sha256 {
                 Some(sha) => Self::write_atomic(&meta, format!("{sha}\n{ino}").as_bytes()).await?,
                 None => match tokio::fs::remove_file(&meta).await {
@@ -136,12 +172,28 @@ impl LocalStore {
     }
 
     pub async fn put(&self, key: &str, body: Bytes, sha256: &str) -> Result<(), StoreError> {
+        self.put_if(key, body, sha256, &WriteCondition::None)
+            .await
+            .map(drop)
+    }
+
+    /// Writes an object (create-only with [`WriteCondition::IfAbsent`]); the embedded store has
+    /// no ETags, so none is returned.
+    pub async fn put_if(
+        &self,
+        key: &str,
+        body: Bytes,
+        sha256: &str,
+        cond: &WriteCondition,
+    ) -> Result<Option<String>, StoreError> {
         self.counters.count();
-        self.write_object(key, &body, Some(sha256)).await?;
+        let no_replace = Self::no_replace(key, cond)?;
+        self.write_object(key, &body, Some(sha256), no_replace)
+            .await?;
         self.counters
             .bytes_up
             .fetch_add(body.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        Ok(())
+        Ok(None)
     }
 
     pub async fn get_to_file(
@@ -149,7 +201,7 @@ impl LocalStore {
         key: &str,
         dest: &Path,
         limiter: Option<&crate::policy::RateLimiter>,
-    ) -> Result<String, StoreError> {
+    ) -> Result<Fetched, StoreError> {
         self.counters.count();
         let path = self.object_path(key)?;
         let data = match tokio::fs::read(&path).await {
@@ -168,7 +220,10 @@ impl LocalStore {
         self.counters
             .bytes_down
             .fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        Ok(crate::integrity::sha256_hex(&data))
+        Ok(Fetched {
+            sha256: crate::integrity::sha256_hex(&data),
+            etag: None,
+        })
     }
 
     pub async fn get_bytes(&self, key: &str) -> Result<Bytes, StoreError> {
@@ -237,7 +292,7 @@ impl LocalStore {
         let mut data = Vec::new();
         f.read_to_end(&mut data).await.map_err(io_err(&from))?;
         let sha = self.recorded_sha256(src, ino).await;
-        self.write_object(dst, &data, sha.as_deref()).await
+        self.write_object(dst, &data, sha.as_deref(), false).await
     }
 
     pub async fn list(
@@ -307,9 +362,15 @@ impl LocalStore {
         Ok(listed)
     }
 
-    pub async fn create_multipart(&self, key: &str, sha256: &str) -> Result<String, StoreError> {
+    pub async fn create_multipart(
+        &self,
+        key: &str,
+        sha256: &str,
+        cond: &WriteCondition,
+    ) -> Result<String, StoreError> {
         self.counters.count();
         self.object_path(key)?;
+        Self::no_replace(key, cond)?;
         let id = format!("{:032x}", rand::rng().random::<u128>());
         let dir = self.upload_dir(&id)?;
         tokio::fs::create_dir_all(&dir)
@@ -430,8 +491,10 @@ impl LocalStore {
         key: &str,
         upload_id: &str,
         parts: &[UploadedPart],
+        cond: &WriteCondition,
     ) -> Result<(), StoreError> {
         self.counters.count();
+        let no_replace = Self::no_replace(key, cond)?;
         let dir = self.upload_dir(upload_id)?;
         let target = tokio::fs::read_to_string(dir.join("target"))
             .await
@@ -450,7 +513,8 @@ impl LocalStore {
             }
             data.extend_from_slice(&part);
         }
-        self.write_object(key, &data, Some(&sha256)).await?;
+        self.write_object(key, &data, Some(&sha256), no_replace)
+            .await?;
         tokio::fs::remove_dir_all(&dir).await.map_err(io_err(&dir))
     }
 

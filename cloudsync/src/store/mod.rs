@@ -27,6 +27,12 @@ pub const SHA256_META: &str = "cirrus-sha256";
 pub enum StoreError {
     #[error("object {0} not found")]
     NotFound(String),
+    /// A conditional write was refused: the object exists although the write required it absent
+    /// (S3 `412 PreconditionFailed` to `If-None-Match: *`, OSS `409 FileAlreadyExists` to
+    /// `x-oss-forbid-overwrite: true`), or its ETag is not the one `If-Match` named. Never
+    /// retried: the caller decides (compare the bytes there, pick another name, re-plan).
+    #[error("conditional write refused: {0}")]
+    PreconditionFailed(String),
     /// Worth retrying: connection refused/reset, timeouts, 5xx, throttling.
     #[error("transient store error: {0}")]
     Transient(String),
@@ -50,6 +56,39 @@ impl StoreError {
             source,
         }
     }
+}
+
+/// A precondition on a write: an extra guard against lost updates where the store honours it
+/// (see [`ConditionalCaps`]); correctness never depends on it (docs/sync.md).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum WriteCondition {
+    /// Plain write (overwrites).
+    #[default]
+    None,
+    /// Only if no object has the key: `If-None-Match: *` (S3), `x-oss-forbid-overwrite: true`
+    /// (OSS), a no-replace link (embedded store).
+    IfAbsent,
+    /// Only if the object's ETag is this one (as the store sent it, quotes included):
+    /// `If-Match` (S3 only; OSS answers 400 NotImplemented to it).
+    IfMatch(String),
+}
+
+/// Which conditional writes a store was found to honour (probed once, see
+/// `Engine::conditional_caps`). A store that ignores a header is written to without it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ConditionalCaps {
+    /// Create-only writes are refused when the key exists.
+    pub if_absent: bool,
+    /// `If-Match: <etag>` overwrites are refused when the ETag differs.
+    pub if_match: bool,
+}
+
+/// What a download got: the SHA-256 of the bytes written, and the object's ETag if the store
+/// sent one (the version a later `If-Match` overwrite may name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    pub sha256: String,
+    pub etag: Option<String>,
 }
 
 /// Metadata of one stored object.
@@ -186,7 +225,37 @@ impl ObjectStore {
     }
     /// Stores `body` under `key` (overwriting), recording its SHA-256.
     pub async fn put(&self, key: &str, body: Bytes, sha256: &str) -> Result<(), StoreError> {
-        dispatch!(self, s => s.put(key, body, sha256).await)
+        self.put_if(key, body, sha256, &WriteCondition::None)
+            .await
+            .map(drop)
+    }
+    /// [`Self::put`] under a precondition; returns the new object's ETag when the store sends one.
+    pub async fn put_if(
+        &self,
+        key: &str,
+        body: Bytes,
+        sha256: &str,
+        cond: &WriteCondition,
+    ) -> Result<Option<String>, StoreError> {
+        dispatch!(self, s => s.put_if(key, body, sha256, cond).await)
+    }
+    /// A name for this store in this bucket (the conditional-write probe is remembered per name).
+    pub fn identity(&self) -> String {
+        match self {
+            ObjectStore::Local(s) => s.identity(),
+            ObjectStore::Http(s) => s.identity(),
+        }
+    }
+    /// Whether conditional writes can be expected at all (the embedded store implements
+    /// create-only itself; HTTP stores must be probed, OSS never takes `If-Match`).
+    pub fn conditional_dialect(&self) -> ConditionalCaps {
+        match self {
+            ObjectStore::Local(_) => ConditionalCaps {
+                if_absent: true,
+                if_match: false,
+            },
+            ObjectStore::Http(s) => s.conditional_dialect(),
+        }
     }
     /// Downloads `key` into `dest` (created/truncated); returns the SHA-256 of what was written.
     pub async fn get_to_file(
@@ -195,6 +264,17 @@ impl ObjectStore {
         dest: &Path,
         limiter: Option<&crate::policy::RateLimiter>,
     ) -> Result<String, StoreError> {
+        self.get_to_file_tagged(key, dest, limiter)
+            .await
+            .map(|f| f.sha256)
+    }
+    /// [`Self::get_to_file`], with the object's ETag.
+    pub async fn get_to_file_tagged(
+        &self,
+        key: &str,
+        dest: &Path,
+        limiter: Option<&crate::policy::RateLimiter>,
+    ) -> Result<Fetched, StoreError> {
         dispatch!(self, s => s.get_to_file(key, dest, limiter).await)
     }
     /// Reads a whole (small) object into memory.
@@ -220,8 +300,15 @@ impl ObjectStore {
     ) -> Result<Vec<ListedObject>, StoreError> {
         dispatch!(self, s => s.list(prefix, start_after).await)
     }
-    pub async fn create_multipart(&self, key: &str, sha256: &str) -> Result<String, StoreError> {
-        dispatch!(self, s => s.create_multipart(key, sha256).await)
+    /// Starts a multipart upload; `cond` is the precondition its completion will carry (OSS
+    /// checks `x-oss-forbid-overwrite` at both ends).
+    pub async fn create_multipart(
+        &self,
+        key: &str,
+        sha256: &str,
+        cond: &WriteCondition,
+    ) -> Result<String, StoreError> {
+        dispatch!(self, s => s.create_multipart(key, sha256, cond).await)
     }
     /// Uploads one part; returns its ETag (MD5 checked by the server through Content-MD5).
     pub async fn upload_part(
@@ -256,8 +343,9 @@ impl ObjectStore {
         key: &str,
         upload_id: &str,
         parts: &[UploadedPart],
+        cond: &WriteCondition,
     ) -> Result<(), StoreError> {
-        dispatch!(self, s => s.complete_multipart(key, upload_id, parts).await)
+        dispatch!(self, s => s.complete_multipart(key, upload_id, parts, cond).await)
     }
     pub async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), StoreError> {
         dispatch!(self, s => s.abort_multipart(key, upload_id).await)
