@@ -276,6 +276,16 @@ pub fn discover(data_dirs: &[PathBuf]) -> Vec<AppEntry> {
     list
 }
 
+/// What the launcher draws for `apps`.
+pub fn launcher_items(apps: &[AppEntry]) -> Vec<cirrus_ui::launcher::LauncherItem> {
+    apps.iter()
+        .map(|a| cirrus_ui::launcher::LauncherItem {
+            label: a.name.clone(),
+            icon: a.icon.clone(),
+        })
+        .collect()
+}
+
 /// Starts `app` as a client of the compositor at `socket`. Its output goes to ours (the console on
 /// a device), so crashes are visible in the log.
 pub fn launch(app: &AppEntry, socket: &Path) -> std::io::Result<Child> {

@@ -1,6 +1,7 @@
 //! [`Compositor`]: builds the state and backend, runs the event loop.
 
 use std::ffi::OsString;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -55,7 +56,8 @@ pub enum BackendKind {
 pub enum SocketChoice {
     /// The first free `wayland-N` in `$XDG_RUNTIME_DIR`.
     Auto,
-    /// This socket path (its directory must exist).
+    /// This socket path (its directory must exist). The socket is made connectable by every local
+    /// user (apps run under their own uids); the directory decides who reaches it.
     Path(PathBuf),
 }
 
@@ -238,15 +240,13 @@ impl Compositor {
         let apps = crate::apps::discover(&config.app_dirs);
         tracing::info!(count = apps.len(), "apps on the launcher");
         let mut shell = shell;
-        shell.set_launcher_items(
-            apps.iter()
-                .map(|a| cirrus_ui::launcher::LauncherItem {
-                    label: a.name.clone(),
-                    icon: a.icon.clone(),
-                })
-                .collect(),
-        );
+        shell.set_launcher_items(crate::apps::launcher_items(&apps));
         let socket_path = Self::listen(&handle, &config.socket)?;
+        // Apps installed or removed while we run appear on (leave) the launcher.
+        match crate::app_watch::AppWatch::new(config.app_dirs.clone()) {
+            Ok(watch) => watch.insert(&handle)?,
+            Err(err) => tracing::warn!(%err, "the launcher will not follow app installs"),
+        }
 
         let state = State {
             display_handle: dh.clone(),
@@ -258,6 +258,7 @@ impl Compositor {
                 State,
             >(&dh),
             protocols: crate::handlers::protocols::Protocols::new(&dh),
+            text_input_protocols: crate::handlers::input_method::TextInputProtocols::new(&dh),
             shm_state: ShmState::new::<State>(&dh, vec![]),
             output_manager_state: OutputManagerState::new_with_xdg_output::<State>(&dh),
             seat_state,
@@ -278,6 +279,10 @@ impl Compositor {
             socket_path: socket_path.clone(),
             needs_redraw: true,
             first_frame_done: false,
+            osk: crate::osk::OnScreenKeyboard::new(&cirrus_ui::shell::ShellLayout::new(
+                width, height,
+            )),
+            builtin_input_method: None,
             notifications: Default::default(),
             notification_signals: Self::serve_notifications(&handle, &config.notification_bus)?,
         };
@@ -295,6 +300,10 @@ impl Compositor {
                 },
             )
             .map_err(|e| anyhow!("watching the Wayland display: {e}"))?;
+
+        let mut state = state;
+        state.start_builtin_keyboard(&handle)?;
+        state.redraw_keyboard();
 
         Self::start_clock(&handle)?;
         let sysfs = config.sysfs.clone();
@@ -342,10 +351,11 @@ impl Compositor {
         socket: &SocketChoice,
     ) -> anyhow::Result<PathBuf> {
         let insert = |data: &mut Cirrus, stream: std::os::unix::net::UnixStream| {
+            let client_state = Arc::new(ClientState::for_stream(&stream));
             if let Err(err) = data
                 .state
                 .display_handle
-                .insert_client(stream, Arc::new(ClientState::default()))
+                .insert_client(stream, client_state)
             {
                 tracing::warn!(%err, "could not accept a client");
             }
@@ -369,6 +379,10 @@ impl Compositor {
                 let _ = std::fs::remove_file(path);
                 let listener = UnixListener::bind(path)
                     .with_context(|| format!("binding {}", path.display()))?;
+                // Apps run under their own uids and must reach the shell: the socket itself is
+                // open to every local user (0666); who may connect is the directory's permissions.
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))
+                    .with_context(|| format!("opening {} to apps", path.display()))?;
                 listener
                     .set_nonblocking(true)
                     .context("making the socket non-blocking")?;
@@ -458,10 +472,20 @@ impl Compositor {
     fn start_frame_timer(handle: &LoopHandle<'static, Cirrus>) -> anyhow::Result<()> {
         const FRAME: Duration = HEADLESS_FRAME;
         handle
-            .insert_source(Timer::from_duration(FRAME), |_, _, data: &mut Cirrus| {
-                data.render_if_needed();
-                TimeoutAction::ToDuration(FRAME)
-            })
+            .insert_source(
+                Timer::from_duration(FRAME),
+                |deadline, _, data: &mut Cirrus| {
+                    data.render_if_needed();
+                    // Ticks on a fixed grid, like a display's vblank: a late wake-up or a slow frame
+                    // does not push every later frame back (a missed tick is skipped, not queued).
+                    let now = Instant::now();
+                    let mut next = deadline + FRAME;
+                    while next <= now {
+                        next += FRAME;
+                    }
+                    TimeoutAction::ToInstant(next)
+                },
+            )
             .map_err(|e| anyhow!("starting the frame timer: {e}"))?;
         Ok(())
     }
@@ -577,6 +601,10 @@ impl Cirrus {
             }
         };
         self.state.needs_redraw = false;
+        if self.state.osk.sliding(Instant::now()) {
+            // The keyboard slides in or out: keep drawing until it rests.
+            self.state.needs_redraw = true;
+        }
         match result {
             Ok(Some(states)) => {
                 let feedback = self.take_presentation_feedback(&states);

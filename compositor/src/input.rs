@@ -40,6 +40,13 @@ fn slot_id(slot: smithay::backend::input::TouchSlot) -> Option<u32> {
     u32::try_from(i32::from(slot)).ok()
 }
 
+/// The wl_touch point id for a contact. A contact without a slot (a single-touch screen, input
+/// injected by tests and tools) is point 0: smithay would send it as id -1, which GTK 3 turns into
+/// the NULL event sequence (the pointer's); WebKitGTK keys its touches by that value, 0, and aborts.
+fn touch_point(slot: Option<u32>) -> smithay::backend::input::TouchSlot {
+    Some(slot.unwrap_or(0)).into()
+}
+
 /// Where touch-like input comes from, which decides how it is forwarded to apps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pointing {
@@ -80,6 +87,8 @@ pub enum Contact {
         start: Point<f64, Logical>,
         last: Point<f64, Logical>,
     },
+    /// On the on-screen keyboard: the key under the finger (highlighted), typed on release.
+    Keyboard { key: Option<usize> },
     /// Forwarded to the app under it.
     App,
 }
@@ -195,6 +204,11 @@ impl State {
                 start: pos,
                 last: pos,
             }
+        } else if pos.y < self.screen_size_logical().y - BOTTOM_EDGE
+            && let Some(key) = self.keyboard_touch(pos)
+        {
+            self.keyboard_press(key);
+            Contact::Keyboard { key }
         } else {
             classify(pos, self.screen_size_logical(), self.home_visible())
         };
@@ -212,6 +226,13 @@ impl State {
         pos: Point<f64, Logical>,
     ) {
         self.pointer_location = pos;
+        if let Some(Contact::Keyboard { .. }) = self.contacts.get(&slot) {
+            // Sliding the finger moves the highlight to the key under it.
+            let key = self.keyboard_touch(pos).flatten();
+            self.contacts.insert(slot, Contact::Keyboard { key });
+            self.keyboard_press(key);
+            return;
+        }
         let home = self.home_visible();
         match self.contacts.get_mut(&slot) {
             Some(Contact::Launcher { last, .. })
@@ -251,6 +272,10 @@ impl State {
         };
         if contact == Contact::App {
             self.forward_up(pointing, slot);
+            return;
+        }
+        if let Contact::Keyboard { key } = contact {
+            self.keyboard_release(key);
             return;
         }
         if let Contact::Banner { start, last } = contact {
@@ -380,7 +405,7 @@ impl State {
                     self,
                     focus,
                     &DownEvent {
-                        slot: slot.into(),
+                        slot: touch_point(slot),
                         location: pos,
                         serial,
                         time,
@@ -409,7 +434,7 @@ impl State {
                     self,
                     focus,
                     &TouchMotionEvent {
-                        slot: slot.into(),
+                        slot: touch_point(slot),
                         location: pos,
                         time,
                     },
@@ -432,7 +457,7 @@ impl State {
                 touch.up(
                     self,
                     &UpEvent {
-                        slot: slot.into(),
+                        slot: touch_point(slot),
                         serial: SERIAL_COUNTER.next_serial(),
                         time,
                     },
@@ -556,6 +581,14 @@ mod tests {
             Contact::Launcher { .. }
         ));
         assert_eq!(classify(p(180.0, 300.0), screen, false), Contact::App);
+    }
+
+    #[test]
+    fn contacts_without_a_slot_are_touch_point_zero() {
+        // wl_touch ids must be >= 0: GTK 3 maps id -1 to the pointer's NULL sequence and
+        // WebKitGTK aborts on it.
+        assert_eq!(i32::from(touch_point(None)), 0);
+        assert_eq!(i32::from(touch_point(Some(3))), 3);
     }
 
     #[test]

@@ -45,6 +45,10 @@ struct Args {
     /// D-Bus address such as `unix:path=/run/dbus/system_bus_socket`.
     #[arg(long, default_value = "system")]
     notification_bus: String,
+    /// Leave the input method to an external on-screen keyboard (squeekboard, wvkbd) instead of
+    /// the built-in one (there is one input method per seat).
+    #[arg(long)]
+    no_builtin_keyboard: bool,
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {
@@ -79,6 +83,7 @@ fn ensure_runtime_dir() -> anyhow::Result<()> {
 }
 
 fn main() -> anyhow::Result<()> {
+    cirrus_compositor::allocator::tune();
     cirrus_logging::init("cirrus-compositor");
     let args = Args::parse();
     let socket = match &args.socket {
@@ -121,6 +126,9 @@ fn main() -> anyhow::Result<()> {
         },
     })?;
     compositor.stop_on_signals()?;
+    if args.no_builtin_keyboard {
+        compositor.data().state.release_builtin_keyboard();
+    }
     if let Some(path) = &args.screenshot {
         compositor.data().render_if_needed();
         let shot = compositor.data().screenshot()?;

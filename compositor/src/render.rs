@@ -1,5 +1,6 @@
 //! What an output shows, as smithay render elements, top-most first:
-//! unread indicator, notification banner, status bar, the top app window (with its popups), wallpaper.
+//! unread indicator, notification banner, status bar, the on-screen keyboard, the top app window
+//! (with its popups), wallpaper.
 
 use smithay::backend::renderer::element::memory::MemoryRenderBufferRenderElement;
 use smithay::backend::renderer::element::surface::WaylandSurfaceRenderElement;
@@ -83,6 +84,21 @@ pub fn output_elements(state: &State, renderer: &mut PixmanRenderer) -> Vec<Outp
     } else if state.overview {
         elements.extend(overview_elements(state, renderer, scale));
     } else if let Some(window) = state.shown_window() {
+        if state.keyboard_shown() {
+            let panel = state.osk.panel_at(std::time::Instant::now());
+            match MemoryRenderBufferRenderElement::from_buffer(
+                renderer,
+                Point::<f64, Physical>::from((panel.x as f64, panel.y as f64)),
+                state.osk.buffer(),
+                None,
+                None,
+                None,
+                Kind::Unspecified,
+            ) {
+                Ok(e) => elements.push(e.into()),
+                Err(err) => tracing::warn!(?err, "on-screen keyboard not drawn"),
+            }
+        }
         elements.extend(window_elements(state, renderer, window, scale));
     } else {
         match MemoryRenderBufferRenderElement::from_buffer(

@@ -129,6 +129,11 @@ impl Shell {
         &self.layout
     }
 
+    /// The text renderer the shell draws with (shared with the on-screen keyboard).
+    pub fn text_renderer(&mut self) -> &mut TextRenderer {
+        &mut self.text
+    }
+
     /// Changes the screen size; returns whether anything changed.
     pub fn resize(&mut self, width: u32, height: u32, buffer_scale: i32) -> bool {
         if (width, height, buffer_scale.max(1))

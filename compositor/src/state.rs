@@ -32,6 +32,33 @@ use crate::shell::Shell;
 #[derive(Default)]
 pub struct ClientState {
     pub compositor_state: CompositorClientState,
+    /// May bind input-method-v2 and virtual-keyboard-v1, i.e. type into other apps (see
+    /// [`crate::handlers::input_method`] for who is trusted).
+    pub may_inject_input: bool,
+}
+
+impl ClientState {
+    /// The state of a client connecting over `stream`: trusted to inject input when its peer
+    /// credentials say so.
+    pub fn for_stream(stream: &std::os::unix::net::UnixStream) -> Self {
+        let own_uid = nix::unistd::geteuid().as_raw();
+        let may_inject_input =
+            nix::sys::socket::getsockopt(stream, nix::sys::socket::sockopt::PeerCredentials)
+                .map(|cred| crate::handlers::input_method::may_inject_input(cred.uid(), own_uid))
+                .unwrap_or(false);
+        Self {
+            compositor_state: CompositorClientState::default(),
+            may_inject_input,
+        }
+    }
+
+    /// The state of the compositor's own built-in keyboard client.
+    pub fn builtin() -> Self {
+        Self {
+            compositor_state: CompositorClientState::default(),
+            may_inject_input: true,
+        }
+    }
 }
 
 impl ClientData for ClientState {
@@ -62,6 +89,8 @@ pub struct State {
     pub xdg_decoration_state: smithay::wayland::shell::xdg::decoration::XdgDecorationState,
     /// The smaller protocols (viewporter, fractional scale, presentation time, …).
     pub protocols: crate::handlers::protocols::Protocols,
+    /// text-input-v3, input-method-v2, virtual-keyboard-v1.
+    pub text_input_protocols: crate::handlers::input_method::TextInputProtocols,
     pub shm_state: ShmState,
     pub output_manager_state: OutputManagerState,
     pub seat_state: SeatState<State>,
@@ -100,6 +129,9 @@ pub struct State {
     pub notification_signals: Option<std::sync::mpsc::Sender<crate::notifications::Signal>>,
     /// Set once the first frame has reached the screen.
     pub first_frame_done: bool,
+    /// The on-screen keyboard the shell draws, and the input method it types through.
+    pub osk: crate::osk::OnScreenKeyboard,
+    pub builtin_input_method: Option<crate::builtin_input_method::BuiltinInputMethod>,
 }
 
 impl State {
@@ -108,10 +140,15 @@ impl State {
         self.output.current_scale().fractional_scale()
     }
 
-    /// The area apps get, in logical coordinates: everything below the status bar.
+    /// The area apps get, in logical coordinates: everything below the status bar, and above the
+    /// on-screen keyboard while it is up.
     pub fn app_area(&self) -> Rectangle<i32, Logical> {
         let scale = self.output_scale();
-        let home = self.shell.layout().home;
+        let mut home = self.shell.layout().home;
+        if self.osk.visible() {
+            let top = self.osk.layout().panel.y;
+            home.height = (top - home.y).max(1) as u32;
+        }
         let loc: Point<i32, Logical> = Point::from((
             (home.x as f64 / scale).round() as i32,
             (home.y as f64 / scale).round() as i32,
@@ -258,6 +295,32 @@ impl State {
             self.needs_redraw = true;
             tracing::info!("home");
         }
+    }
+
+    /// Replaces the launcher's apps (the entries changed on disk), keeping the page in range.
+    pub fn set_apps(&mut self, apps: Vec<AppEntry>) {
+        if apps
+            .iter()
+            .map(|a| &a.id)
+            .eq(self.apps.iter().map(|a| &a.id))
+            && apps
+                .iter()
+                .map(|a| &a.name)
+                .eq(self.apps.iter().map(|a| &a.name))
+            && apps
+                .iter()
+                .map(|a| a.icon.as_ref().map(|i| i.data()))
+                .eq(self.apps.iter().map(|a| a.icon.as_ref().map(|i| i.data())))
+        {
+            return;
+        }
+        tracing::info!(count = apps.len(), "launcher entries changed");
+        self.shell
+            .set_launcher_items(crate::apps::launcher_items(&apps));
+        let pages = self.shell.launcher_pages(apps.len()).max(1);
+        self.launcher_page = self.launcher_page.min(pages - 1);
+        self.apps = apps;
+        self.needs_redraw = true;
     }
 
     /// Starts the `index`-th launcher app.

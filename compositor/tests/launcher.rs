@@ -152,3 +152,60 @@ fn launcher_shows_apps_and_a_tap_opens_foot_then_swipe_up_goes_home() {
         .stop()
         .unwrap_or_else(|e| panic!("compositor stopped with an error: {e:#}"));
 }
+
+/// Apps installed while the shell runs appear on the launcher and leave it when removed, without a
+/// restart — including the first install, when the app manager creates `applications/` itself.
+#[test]
+fn launcher_follows_installs_and_removals() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let session = spawn_headless(
+        W,
+        H,
+        dir.path().join("wayland-test"),
+        vec![dir.path().to_path_buf()],
+    )
+    .unwrap_or_else(|e| panic!("compositor: {e:#}"));
+    let shell = ShellLayout::new(W, H);
+    let grid = LauncherLayout::new(&shell);
+    let reference = render_home_reference(&shell);
+    let wallpaper_in = |shot: &cirrus_compositor::Screenshot, slot: usize| {
+        match_ratio(shot, grid.icon_rect(slot), 8, |x, y| {
+            reference_pixel(&reference, x, y)
+        })
+    };
+    let empty = session
+        .screenshot()
+        .unwrap_or_else(|e| panic!("screenshot: {e:#}"));
+    assert!(
+        wallpaper_in(&empty, 0) > 0.99,
+        "no app yet, but a tile was drawn"
+    );
+
+    // The first install: `applications/` does not exist until now.
+    write_entry(dir.path(), "notes", "Notes", "/bin/false");
+    wait_for(
+        &session,
+        "the installed app's tile",
+        "launcher-installed",
+        |shot| wallpaper_in(shot, 0) < 0.2,
+    );
+    // A second one, written the way installers do (a temporary file renamed into place).
+    let apps = dir.path().join("applications");
+    std::fs::write(
+        apps.join(".tmp-zeta"),
+        "[Desktop Entry]\nType=Application\nName=Zeta\nExec=/bin/false\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::rename(apps.join(".tmp-zeta"), apps.join("zeta.desktop"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    wait_for(&session, "the second app's tile", "launcher-two", |shot| {
+        wallpaper_in(shot, 1) < 0.2
+    });
+    // Uninstall both: the launcher is empty again.
+    std::fs::remove_file(apps.join("notes.desktop")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(apps.join("zeta.desktop")).unwrap_or_else(|e| panic!("{e}"));
+    wait_for(&session, "the empty launcher", "launcher-removed", |shot| {
+        wallpaper_in(shot, 0) > 0.99 && wallpaper_in(shot, 1) > 0.99
+    });
+    session.stop().unwrap_or_else(|e| panic!("stop: {e:#}"));
+}

@@ -39,6 +39,13 @@ fn advertises_the_protocols_apps_need() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let session = spawn_headless(720, 1440, dir.path().join("wl"), vec![])
         .unwrap_or_else(|e| panic!("compositor: {e:#}"));
+    // Apps connect under their own uids: the socket must be open to every local user.
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&session.socket_path)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o666, "socket mode {mode:o}");
     let stream = std::os::unix::net::UnixStream::connect(&session.socket_path)
         .unwrap_or_else(|e| panic!("connect: {e}"));
     let conn = Connection::from_socket(stream).unwrap_or_else(|e| panic!("{e}"));

@@ -18,7 +18,9 @@
 //!
 //! Then the SDK's web template (`cirrus app new --template web`) is installed and started through
 //! `Inspect` (developer mode): its page shows, WebKit's remote inspector answers HTTP on the
-//! loopback address returned, and after an ordinary relaunch nothing answers there.
+//! loopback address returned, and after an ordinary relaunch nothing answers there. Its buttons
+//! are then tapped with a finger (wl_touch) and clicked with a pointer (wl_pointer), where the
+//! screenshot shows them: each "Tap" counts in the page's JS, each "Notify me" posts the count.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -32,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use cirrus_appmanager::bus::AppManager1ClientProxy;
 use cirrus_appmanager::{DeviceConfig, RuntimeOptions, ServeOptions, serve_with};
+use cirrus_compositor::input::Pointing;
 use cirrus_compositor::{HeadlessSession, Screenshot, spawn_headless};
 use cirrus_package::{DeveloperKey, PackageContents};
 use cirrus_ui::IRect;
@@ -167,6 +170,52 @@ fn find_colour(shot: &Screenshot, want: [u8; 3]) -> Option<(f64, f64)> {
         }
     }
     (n > 50).then(|| (sx as f64 / n as f64, sy as f64 / n as f64))
+}
+
+/// The template's "Tap" and "Notify me" buttons: the centres, in logical coordinates (the output's
+/// scale is 2), of the lowest run of the header colour and of the Notify colour down the column
+/// through the Notify button.
+fn template_buttons(shot: &Screenshot) -> Option<((f64, f64), (f64, f64))> {
+    let (nx, _) = find_colour(shot, TEMPLATE_NOTIFY)?;
+    let x = nx as u32;
+    let runs = |want: [u8; 3]| {
+        let mut runs: Vec<(u32, u32)> = Vec::new();
+        for y in 0..shot.height {
+            if shot.pixel(x, y).is_some_and(|p| close(p, want, 4)) {
+                match runs.last_mut() {
+                    Some((_, end)) if *end + 1 == y => *end = y,
+                    _ => runs.push((y, y)),
+                }
+            }
+        }
+        runs.retain(|(a, b)| b - a >= 40);
+        runs
+    };
+    let centre = |(a, b): (u32, u32)| (f64::from(x) / 2.0, f64::from(a + b) / 4.0);
+    let notify = *runs(TEMPLATE_NOTIFY).first()?;
+    let tap = runs(TEMPLATE_HEADER)
+        .into_iter()
+        .rfind(|(_, end)| *end < notify.0)?;
+    Some((centre(tap), centre(notify)))
+}
+
+/// Waits up to `within` for a notification from `app` with `body`; whether it came.
+fn heard_notification(heard: &Heard, app: &str, body: &str, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if heard
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(a, _, b)| a == app && b == body)
+        {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// A plain HTTP/1.0 GET on loopback: (status line, body).
@@ -348,10 +397,13 @@ fn counting_server() -> (u16, Arc<AtomicUsize>) {
     (port, hits)
 }
 
+/// The notifications heard: (app name, summary, body).
+type Heard = Arc<Mutex<Vec<(String, String, String)>>>;
+
 /// The notification server the apps' notifications reach: records (app name, summary, body).
 #[derive(Clone, Default)]
 struct RecordingNotifications {
-    heard: Arc<Mutex<Vec<(String, String, String)>>>,
+    heard: Heard,
 }
 
 #[zbus::interface(name = "org.freedesktop.Notifications")]
@@ -466,7 +518,7 @@ fn wait_colour(
     }
 }
 
-fn wait_heard(heard: &Arc<Mutex<Vec<(String, String, String)>>>, summary: &str, logs: &[&Path]) {
+fn wait_heard(heard: &Heard, summary: &str, logs: &[&Path]) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !heard.lock().unwrap().iter().any(|(_, s, _)| s == summary) {
         if Instant::now() > deadline {
@@ -703,6 +755,57 @@ fn web_apps_show_their_page_talk_to_the_system_and_stay_isolated() {
         http_get(&url).is_err(),
         "an inspector answers at {url} without Inspect"
     );
+    // The template's buttons answer a finger (wl_touch) and a pointer (wl_pointer): each tap on
+    // "Tap" counts, each tap on "Notify me" posts the count as a notification.
+    let shot = session.screenshot().unwrap();
+    let (tap, notify) = template_buttons(&shot).unwrap_or_else(|| {
+        panic!(
+            "no Tap/Notify buttons, see {}",
+            keep(&shot, "template-buttons").display()
+        )
+    });
+    let no_notification = |how: &str, body: &str| -> ! {
+        let state = rt
+            .block_on(p.list())
+            .unwrap()
+            .into_iter()
+            .find(|a| a.0 == TEMPLATE_ID)
+            .map(|a| a.5)
+            .unwrap_or_default();
+        panic!(
+            "after {how} taps on Tap {tap:?} and Notify {notify:?}: no notification `{body}` \
+             (the app is {state}); heard {:?}, see {}\nlog:\n{}",
+            heard.lock().unwrap(),
+            keep(&session.screenshot().unwrap(), "template-taps").display(),
+            std::fs::read_to_string(&log_t).unwrap_or_default()
+        )
+    };
+    // The page's script (a module) may still be loading when its background shows: a finger taps
+    // "Notify me" until the page answers.
+    let ready = (0..30).any(|_| {
+        session.tap(Pointing::Touch, notify.0, notify.1).unwrap();
+        heard_notification(
+            &heard,
+            TEMPLATE_NAME,
+            "0 taps so far",
+            Duration::from_secs(1),
+        )
+    });
+    if !ready {
+        no_notification("Touch", "0 taps so far");
+    }
+    let mut expected_taps = 0;
+    for pointing in [Pointing::Touch, Pointing::Pointer] {
+        for _ in 0..2 {
+            session.tap(pointing, tap.0, tap.1).unwrap();
+            expected_taps += 1;
+        }
+        session.tap(pointing, notify.0, notify.1).unwrap();
+        let body = format!("{expected_taps} taps so far");
+        if !heard_notification(&heard, TEMPLATE_NAME, &body, Duration::from_secs(30)) {
+            no_notification(&format!("{pointing:?}"), &body);
+        }
+    }
     rt.block_on(p.stop(TEMPLATE_ID)).unwrap();
     let data_a = root.join("app").join(APP_A);
     let data_b = root.join("app").join(APP_B);

@@ -30,6 +30,10 @@ impl CompositorHandler for State {
         }
     }
 
+    fn new_surface(&mut self, surface: &WlSurface) {
+        crate::limits::watch_surface(surface);
+    }
+
     fn commit(&mut self, surface: &WlSurface) {
         on_commit_buffer_handler::<Self>(surface);
         if !is_sync_subsurface(surface) {

@@ -2,6 +2,7 @@
 
 mod compositor;
 mod decoration;
+pub mod input_method;
 pub mod protocols;
 mod seat;
 mod xdg_shell;

@@ -62,3 +62,22 @@ pub const LOCK_DIM_ALPHA: u8 = 0x70;
 pub const LOCK_CLOCK_DP: f32 = 64.0;
 pub const LOCK_DATE_DP: f32 = 16.0;
 pub const LOCK_HINT: [u8; 3] = [0xc8, 0xd2, 0xe0];
+
+/// On-screen keyboard: height of one row of keys, the gap between keys, the space above the first
+/// row, the strip under the last row (kept for the home gesture) and the key corner radius.
+pub const KEYBOARD_ROW_DP: f32 = 50.0;
+pub const KEYBOARD_GAP_DP: f32 = 6.0;
+pub const KEYBOARD_TOP_DP: f32 = 6.0;
+pub const KEYBOARD_BOTTOM_DP: f32 = 24.0;
+pub const KEYBOARD_KEY_RADIUS_DP: f32 = 6.0;
+/// Size of the labels on character keys and on the other keys.
+pub const KEYBOARD_LABEL_DP: f32 = 20.0;
+pub const KEYBOARD_SMALL_LABEL_DP: f32 = 15.0;
+/// On-screen keyboard colours: the panel, character keys, function keys (shift, backspace, …),
+/// a key under the finger, a latched shift, and the labels.
+pub const KEYBOARD_BG: [u8; 3] = [0x15, 0x1a, 0x26];
+pub const KEYBOARD_KEY: [u8; 3] = [0x3b, 0x44, 0x58];
+pub const KEYBOARD_FUNCTION_KEY: [u8; 3] = [0x27, 0x2e, 0x3d];
+pub const KEYBOARD_KEY_PRESSED: [u8; 3] = [0x5b, 0x8d, 0xef];
+pub const KEYBOARD_SHIFT_ON: [u8; 3] = [0xd8, 0xe2, 0xf5];
+pub const KEYBOARD_LABEL: [u8; 3] = [0xf2, 0xf5, 0xfa];

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 mod apk;
 mod apps;
 mod child;
+mod compositor;
 mod init;
 mod procfs;
 mod sync;
@@ -37,6 +38,11 @@ pub const SUITES: &[Suite] = &[
         name: "apps",
         about: "WebAssembly app launch (cold/warm) → first frame and idle RSS: cirrus-wasm-host beside plain wasmtime",
         run: apps::run,
+    },
+    Suite {
+        name: "compositor",
+        about: "cirrus-compositor beside weston (headless, pixman, 720x1440): frames/s, commit→present p50/p95, CPU/frame, RSS/PSS",
+        run: compositor::run,
     },
     Suite {
         name: "init",
