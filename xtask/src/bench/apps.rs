@@ -17,9 +17,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
-use super::child::{HeadlessCompositor, Launch, launch, run_checked};
+use super::child::{HeadlessCompositor, Launch, launch, run_checked, runs_arg};
 use super::procfs::{build_release, fresh_dir, median, percentile};
 use crate::workspace::Workspace;
 
@@ -34,21 +34,7 @@ struct Row {
 }
 
 pub fn run(ws: &Workspace, args: &[String]) -> Result<()> {
-    let mut runs = 10usize;
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--runs" => {
-                runs = it
-                    .next()
-                    .context("--runs needs a number")?
-                    .parse::<usize>()
-                    .context("--runs needs a number")?
-                    .max(1)
-            }
-            other => bail!("unknown argument `{other}` (bench apps takes [--runs N])"),
-        }
-    }
+    let runs = runs_arg(args, 10, "apps")?;
     let release = build_release(ws, &["cirrus-wasm-host", "cirrus-compositor", "cirrus-cli"])?;
     let host = release.join("cirrus-wasm-host");
     let baseline = release.join("cirrus-wasmtime-baseline");

@@ -92,6 +92,25 @@ impl Drop for Running {
     }
 }
 
+/// The suite's only argument, `[--runs N]` (at least 1), or `default`.
+pub fn runs_arg(args: &[String], default: usize, suite: &str) -> Result<usize> {
+    let mut runs = default;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--runs" => {
+                runs = it
+                    .next()
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .context("--runs needs a number")?
+                    .max(1)
+            }
+            other => bail!("unknown argument `{other}` (bench {suite} takes [--runs N])"),
+        }
+    }
+    Ok(runs)
+}
+
 /// Runs `cmd` to completion; its stdout, or an error with everything it printed.
 pub fn run_checked(cmd: &mut Command) -> Result<String> {
     let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;

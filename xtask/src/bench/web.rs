@@ -21,9 +21,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
-use super::child::{HeadlessCompositor, launch, run_checked};
+use super::child::{HeadlessCompositor, launch, run_checked, runs_arg};
 use super::procfs::{build_release, fresh_dir, median, percentile};
 use crate::workspace::Workspace;
 
@@ -32,21 +32,7 @@ const APP_ID: &str = "org.cirrus.bench.webtaps";
 const IDLE: Duration = Duration::from_secs(2);
 
 pub fn run(ws: &Workspace, args: &[String]) -> Result<()> {
-    let mut runs = 5usize;
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--runs" => {
-                runs = it
-                    .next()
-                    .context("--runs needs a number")?
-                    .parse::<usize>()
-                    .context("--runs needs a number")?
-                    .max(1)
-            }
-            other => bail!("unknown argument `{other}` (bench web takes [--runs N])"),
-        }
-    }
+    let runs = runs_arg(args, 5, "web")?;
     let release = build_release(ws, &["cirrus-web-host", "cirrus-compositor", "cirrus-cli"])?;
     let host = release.join("cirrus-web-host");
     let baseline = release.join("cirrus-webkit-baseline");
