@@ -37,6 +37,10 @@ pub struct Device {
     /// Unit files installed to `/system/etc/init` (`images/units/<name>.toml`, or the device's own
     /// `units/<name>.toml`, which wins).
     pub services: Vec<String>,
+    /// System apps: web/wasm app project directories (relative to the repository root), packed and
+    /// signed with the build's platform key into `/system/app/<id>.cpkg`; the app manager installs
+    /// them at boot.
+    pub apps: Vec<String>,
     pub qemu: QemuSpec,
 }
 
@@ -221,6 +225,8 @@ struct RawSystem {
     binaries: Vec<Spanned<String>>,
     #[serde(default)]
     services: Vec<Spanned<String>>,
+    #[serde(default)]
+    apps: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -611,6 +617,30 @@ impl Device {
             }
         }
 
+        for a in &system.apps {
+            let rel = a.get_ref();
+            let path = Path::new(rel);
+            let inside = !rel.is_empty()
+                && path.is_relative()
+                && path
+                    .components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_)));
+            if !inside {
+                return Err(src.error(
+                    a.span(),
+                    format_args!(
+                        "app `{rel}` is not a directory of the repository (relative, no `..`)"
+                    ),
+                ));
+            }
+            if !repo_root.join(path).join("manifest.webmanifest").is_file() {
+                return Err(src.error(
+                    a.span(),
+                    format_args!("app `{rel}` has no manifest.webmanifest"),
+                ));
+            }
+        }
+
         // [qemu]
         let qemu = raw.qemu.into_inner();
         if *qemu.memory_mib.get_ref() < 64 {
@@ -650,6 +680,7 @@ impl Device {
                 .into_iter()
                 .map(Spanned::into_inner)
                 .collect(),
+            apps: system.apps.into_iter().map(Spanned::into_inner).collect(),
             qemu: QemuSpec {
                 binary: qemu
                     .binary

@@ -9,6 +9,7 @@
 //!
 //! Host tools: `apt-get`, `apt-cache`, `dpkg-deb`, `mkfs.erofs`, `mke2fs`, `xz`, `strip`.
 
+pub mod apps;
 pub mod apt;
 pub mod cpio;
 pub mod device;
@@ -297,6 +298,7 @@ pub fn build(req: &BuildRequest<'_>) -> anyhow::Result<Image> {
     system::install_user_database(&root)?;
     system::install_extrausers(&root)?;
     system::remove_files(&root, &device.packages.remove)?;
+    system::run_data_triggers(&root)?;
 
     let mut id = Fnv::new();
     id.update(std::fs::read(&definition).unwrap_or_default().as_slice());
@@ -310,6 +312,12 @@ pub fn build(req: &BuildRequest<'_>) -> anyhow::Result<Image> {
         let src = &req.binaries[name];
         system::install_program(src, &bin.join(name))?;
         id.update(&std::fs::read(bin.join(name))?);
+    }
+
+    // System apps, packed and signed with the build's platform key.
+    for app in apps::install_system_apps(req.repo_root, &device.apps, &req.cache_dir, &root)? {
+        info!("system app {} {}: {}", app.id, app.version, mb(app.bytes));
+        id.update(&std::fs::read(&app.package)?);
     }
 
     // Unit files, validated.

@@ -107,6 +107,49 @@ pub const MERGED_USR: &[&str] = &["bin", "sbin", "lib", "lib64"];
 /// Empty mount points every image has.
 pub const MOUNT_POINTS: &[&str] = &["proc", "sys", "dev", "run", "tmp", "data", "vendor"];
 
+/// What Debian's triggers would have built from the unpacked data (the builder runs no maintainer
+/// scripts): the MIME database (`update-mime-database`: without `mime.cache` GIO cannot tell a PNG
+/// from other data, and GTK aborts when its icons do not load) and the compiled GSettings schemas
+/// (`glib-compile-schemas`). Each runs only when the image has what it reads.
+pub fn run_data_triggers(root: &Path) -> anyhow::Result<()> {
+    let mime = root.join("usr/share/mime");
+    if mime.join("packages").is_dir() {
+        run_tool(
+            Command::new("update-mime-database").arg("-n").arg(&mime),
+            "update-mime-database",
+            "shared-mime-info",
+        )?;
+    }
+    let schemas = root.join("usr/share/glib-2.0/schemas");
+    let has_schemas = std::fs::read_dir(&schemas).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().ends_with(".gschema.xml"))
+    });
+    if has_schemas {
+        run_tool(
+            Command::new("glib-compile-schemas").arg(&schemas),
+            "glib-compile-schemas",
+            "libglib2.0-bin",
+        )?;
+    }
+    Ok(())
+}
+
+fn run_tool(cmd: &mut Command, name: &str, package: &str) -> anyhow::Result<()> {
+    let output = cmd.output().with_context(|| {
+        format!("cannot run {name}; install it with `cargo xtask deps` (package {package})")
+    })?;
+    if !output.status.success() {
+        bail!(
+            "{name} failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
 /// `dpkg-deb -x DEB DEST`.
 pub fn dpkg_extract(deb: &Path, dest: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dest).with_context(|| format!("creating {}", dest.display()))?;

@@ -8,8 +8,10 @@
 //!    `serial.log`, `home-screen.png`, and on failure `expected.png` and `diff.png`.
 //! 4. Touch: a tap on the first launcher entry opens the app; a swipe up from the bottom edge
 //!    brings the home screen back ([`crate::touch_test`]; `app-open.png`, `home-again.png`).
-//! 5. Ctrl-Alt-Del through QMP: init must shut down and QEMU exit within [`SHUTDOWN_DEADLINE`].
-//! 6. Print the boot timeline (never asserted).
+//! 5. System apps: Notes and Settings (web apps) are on the launcher, and a tap on each shows its
+//!    page ([`crate::system_apps_test`]; `launcher-apps.png`, `notes-open.png`, `settings-open.png`).
+//! 6. Ctrl-Alt-Del through QMP: init must shut down and QEMU exit within [`SHUTDOWN_DEADLINE`].
+//! 7. Print the boot timeline (never asserted).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -112,6 +114,20 @@ pub fn run(ws: &Workspace, device: &str) -> Result<()> {
         )
     {
         failures.push(format!("touch: {err:#}"));
+    }
+
+    // The system apps (web apps): on the launcher, and each opens.
+    if failures.is_empty()
+        && let Err(err) = crate::system_apps_test::run(
+            &mut vm,
+            built.device.display.width,
+            built.device.display.height,
+            &dir,
+        )
+    {
+        failures.push(format!(
+            "system apps: {err:#} (see the `appmanager |` lines)"
+        ));
     }
 
     match vm.power_off(SHUTDOWN_DEADLINE) {

@@ -96,6 +96,16 @@ pub const PACKAGES: &[Package] = &[
         why: "mke2fs -d writes the ext4 data.img",
     },
     Package {
+        name: "shared-mime-info",
+        need: Need::Image,
+        why: "update-mime-database builds the image's MIME cache (GTK finds image types with it)",
+    },
+    Package {
+        name: "libglib2.0-bin",
+        need: Need::Image,
+        why: "glib-compile-schemas compiles the image's GSettings schemas (GTK, WebKit)",
+    },
+    Package {
         name: "xz-utils",
         need: Need::Image,
         why: "xz unpacks the kernel (vmlinux from the xz bzImage)",

@@ -30,6 +30,7 @@ mod qmp;
 mod run;
 mod screenshot;
 mod serial_log;
+mod system_apps_test;
 mod test;
 mod timeline;
 mod touch_test;

@@ -32,7 +32,7 @@ fn send(vm: &mut Vm, events: serde_json::Value) -> Result<()> {
     Ok(())
 }
 
-fn move_to(vm: &mut Vm, x: f64, y: f64, w: u32, h: u32) -> Result<()> {
+pub(crate) fn move_to(vm: &mut Vm, x: f64, y: f64, w: u32, h: u32) -> Result<()> {
     send(
         vm,
         json!([
@@ -42,7 +42,7 @@ fn move_to(vm: &mut Vm, x: f64, y: f64, w: u32, h: u32) -> Result<()> {
     )
 }
 
-fn button(vm: &mut Vm, down: bool) -> Result<()> {
+pub(crate) fn button(vm: &mut Vm, down: bool) -> Result<()> {
     send(
         vm,
         json!([{ "type": "btn", "data": { "down": down, "button": "left" } }]),
@@ -50,7 +50,7 @@ fn button(vm: &mut Vm, down: bool) -> Result<()> {
 }
 
 /// Share of the app area (below the status bar) equal to the home screen reference.
-fn home_share(shot: &RgbImage, reference: &RgbImage, home: &cirrus_ui::IRect) -> f64 {
+pub(crate) fn home_share(shot: &RgbImage, reference: &RgbImage, home: &cirrus_ui::IRect) -> f64 {
     let mut same = 0u64;
     let mut total = 0u64;
     let y1 = (home.bottom().max(0) as u32).min(shot.height);
@@ -74,7 +74,7 @@ fn home_share(shot: &RgbImage, reference: &RgbImage, home: &cirrus_ui::IRect) ->
     }
 }
 
-fn wait_for_screen(
+pub(crate) fn wait_for_screen(
     vm: &mut Vm,
     dir: &Path,
     name: &str,
@@ -112,6 +112,24 @@ fn wait_for_screen(
     }
 }
 
+/// The home gesture: a swipe up from the bottom edge.
+pub(crate) fn swipe_up_from_bottom(vm: &mut Vm, width: u32, height: u32) -> Result<()> {
+    let mid = width as f64 / 2.0;
+    let bottom = height as f64 - 3.0;
+    move_to(vm, mid, bottom, width, height)?;
+    button(vm, true)?;
+    for step in 1..=10 {
+        move_to(
+            vm,
+            mid,
+            bottom - step as f64 * (height as f64 * 0.04),
+            width,
+            height,
+        )?;
+    }
+    button(vm, false)
+}
+
 /// Taps the first launcher entry, waits for its window, swipes home, waits for the home screen.
 pub fn run(vm: &mut Vm, width: u32, height: u32, dir: &Path) -> Result<()> {
     let shell = cirrus_ui::shell::ShellLayout::new(width, height);
@@ -139,21 +157,8 @@ pub fn run(vm: &mut Vm, width: u32, height: u32, dir: &Path) -> Result<()> {
         |shot| home_share(shot, &reference, &home) < 0.3,
     )?;
 
-    let mid = width as f64 / 2.0;
-    let bottom = height as f64 - 3.0;
     println!("boot test: swiping up from the bottom edge");
-    move_to(vm, mid, bottom, width, height)?;
-    button(vm, true)?;
-    for step in 1..=10 {
-        move_to(
-            vm,
-            mid,
-            bottom - step as f64 * (height as f64 * 0.04),
-            width,
-            height,
-        )?;
-    }
-    button(vm, false)?;
+    swipe_up_from_bottom(vm, width, height)?;
     wait_for_screen(
         vm,
         dir,

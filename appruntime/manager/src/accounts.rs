@@ -84,10 +84,17 @@ impl AppAccounts {
                 )
             })
             .collect();
-        let group: Vec<String> = apps
-            .iter()
-            .map(|a| format!("{}:x:{}:", user_name(a.uid), a.uid))
-            .collect();
+        // The user-files group (system_apps.rs) first, so `ls -l` names the user's files' group.
+        let group: Vec<String> = std::iter::once(format!(
+            "{}:x:{}:",
+            crate::system_apps::USER_FILES_GROUP,
+            crate::system_apps::USER_FILES_GID
+        ))
+        .chain(
+            apps.iter()
+                .map(|a| format!("{}:x:{}:", user_name(a.uid), a.uid)),
+        )
+        .collect();
         std::fs::create_dir_all(&self.dir).map_err(|source| AccountsError::Io {
             path: self.dir.clone(),
             source,
@@ -110,9 +117,11 @@ impl AppAccounts {
             Err(e) => return Err(io(&path)(e)),
         };
         let mut text = String::new();
+        let our_names: Vec<&str> = ours.iter().filter_map(|l| l.split(':').next()).collect();
         for line in old.lines() {
             let uid = line.split(':').nth(2).and_then(|f| f.parse::<u32>().ok());
-            if uid.is_some_and(is_app_uid) {
+            let name = line.split(':').next().unwrap_or("");
+            if uid.is_some_and(is_app_uid) || our_names.contains(&name) {
                 continue;
             }
             text.push_str(line);
@@ -178,7 +187,10 @@ mod tests {
              u0_a3:x:10003:10003:org.b.notes:/data/app/org.b.notes:/usr/sbin/nologin\n"
         );
         let group = std::fs::read_to_string(accounts.dir().join("group")).unwrap();
-        assert_eq!(group, "u0_a1:x:10001:\nu0_a3:x:10003:\n");
+        assert_eq!(
+            group,
+            "user-files:x:1015:\nu0_a1:x:10001:\nu0_a3:x:10003:\n"
+        );
         accounts
             .sync(&apps[..1], |id| PathBuf::from("/d").join(id))
             .unwrap();

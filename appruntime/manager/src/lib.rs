@@ -5,7 +5,8 @@
 //!
 //! `store.rs` installs/uninstalls under a data root, `db.rs` is the crash-safe package database,
 //! `running.rs` the lifecycle of running hosts, `bus.rs` the D-Bus interface and its proxy.
-//! `accounts.rs` gives app uids passwd/group entries (libnss-extrausers), `android.rs` installs APKs (kind `android`, verified by `cirrus-apk`), `icon.rs` renders their
+//! `system_apps.rs` installs the system image's platform-signed apps at start and opens the
+//! user's files to apps holding `user-files`. `accounts.rs` gives app uids passwd/group entries (libnss-extrausers), `android.rs` installs APKs (kind `android`, verified by `cirrus-apk`), `icon.rs` renders their
 //! launcher icons.
 
 pub mod accounts;
@@ -15,6 +16,7 @@ pub mod db;
 pub mod icon;
 pub mod running;
 pub mod store;
+pub mod system_apps;
 
 pub use cirrus_apk::arsc::DeviceConfig;
 
@@ -27,6 +29,7 @@ use crate::accounts::AppAccounts;
 use crate::bus::{AppManager1, BUS_NAME, Manager, OBJECT_PATH};
 use crate::running::{HostCommand, Lifecycle};
 use crate::store::AppStore;
+pub use crate::system_apps::SystemOptions;
 
 /// How the daemon runs.
 #[derive(Debug, Clone)]
@@ -108,6 +111,18 @@ pub async fn serve_with(
     runtime: RuntimeOptions,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
+    serve_system(opts, device, runtime, SystemOptions::default(), shutdown).await
+}
+
+/// [`serve_with`], first installing or updating the system image's apps and preparing the
+/// user's files as `system` says (`system_apps.rs`).
+pub async fn serve_system(
+    opts: ServeOptions,
+    device: DeviceConfig,
+    runtime: RuntimeOptions,
+    system: SystemOptions,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<()> {
     let mut store = AppStore::open(
         &opts.data_root,
         opts.wasm_host.clone(),
@@ -120,6 +135,28 @@ pub async fn serve_with(
         // Apps installed before (or by an older manager) get their users now.
         store.sync_accounts()?;
     }
+    if let Some(dir) = &system.user_files {
+        system_apps::prepare_user_files(dir)
+            .with_context(|| format!("preparing the user's files {}", dir.display()))?;
+    }
+    let mut platform_signer = None;
+    if let (Some(dir), Some(key)) = (&system.system_apps, &system.platform_key) {
+        // A missing key or directory only means no system apps: the manager serves anyway.
+        match system_apps::read_platform_key(key) {
+            Ok(platform) => {
+                platform_signer = Some(platform.to_base64());
+                for outcome in system_apps::preinstall(&mut store, dir, &platform) {
+                    match outcome {
+                        system_apps::Outcome::Refused { package, reason } => {
+                            tracing::warn!(package = %package.display(), "system app refused: {reason}")
+                        }
+                        other => tracing::info!("system app: {other:?}"),
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("no system apps: {e:#}"),
+        }
+    }
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let lifecycle = Lifecycle::new(
         HostCommand {
@@ -128,6 +165,8 @@ pub async fn serve_with(
             notification_bus: notification_bus(&opts),
             memory_mb: opts.memory_mb,
             headless: opts.headless_apps,
+            user_files: system.user_files.clone(),
+            platform_signer,
         },
         tx,
     );

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use cirrus_appmanager::bus::AppManager1ClientProxy;
-use cirrus_appmanager::{RuntimeOptions, ServeOptions, android, default_web_host, serve_with};
+use cirrus_appmanager::{
+    RuntimeOptions, ServeOptions, SystemOptions, android, default_web_host, serve_system,
+};
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -51,6 +53,15 @@ enum Cmd {
         /// Display density in dpi APK icons are chosen for (default: $CIRRUS_DISPLAY_DPI or 320).
         #[arg(long)]
         dpi: Option<u16>,
+        /// The user's files (/data/user/0): opened to web apps holding `user-files`.
+        #[arg(long, value_name = "DIR")]
+        user_files: Option<PathBuf>,
+        /// Install/update the system apps in DIR (/system/app) at start; needs --platform-key.
+        #[arg(long, value_name = "DIR", requires = "platform_key")]
+        system_apps: Option<PathBuf>,
+        /// The platform key's public half system apps must be signed with.
+        #[arg(long, value_name = "FILE")]
+        platform_key: Option<PathBuf>,
     },
     /// Ask the running manager to launch an app.
     Launch { id: String },
@@ -92,6 +103,9 @@ async fn main() -> Result<()> {
             headless_apps,
             locale,
             dpi,
+            user_files,
+            system_apps,
+            platform_key,
         } => {
             let mut device = android::device_from_env();
             if let Some(l) = locale {
@@ -128,7 +142,12 @@ async fn main() -> Result<()> {
                 accounts_dir,
                 developer_mode,
             };
-            serve_with(opts, device, runtime, shutdown).await
+            let system = SystemOptions {
+                user_files,
+                system_apps,
+                platform_key,
+            };
+            serve_system(opts, device, runtime, system, shutdown).await
         }
     }
 }

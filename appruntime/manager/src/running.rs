@@ -87,6 +87,11 @@ pub struct HostCommand {
     pub memory_mb: u32,
     /// Run hosts without a display (tests, benchmarks).
     pub headless: bool,
+    /// The user's files, given to web apps holding `user-files` (None: to no app).
+    pub user_files: Option<PathBuf>,
+    /// The platform key (base64): web apps signed with it get the system bus (the
+    /// `notification_bus`) for `navigator.cirrus.system`.
+    pub platform_signer: Option<String>,
 }
 
 /// The compositor's socket from the manager's environment: `$WAYLAND_DISPLAY`, relative to
@@ -221,10 +226,16 @@ impl Lifecycle {
             .stderr(Stdio::from(log_file));
         if nix::unistd::geteuid().is_root() {
             let uid = app.uid;
+            // Web apps holding `user-files` get the user-files group (system_apps.rs), nothing else.
+            let groups: Vec<libc::gid_t> = if self.user_files_for(app).is_some() {
+                vec![crate::system_apps::USER_FILES_GID]
+            } else {
+                Vec::new()
+            };
             // SAFETY: only async-signal-safe calls (setgroups/setgid/setuid) between fork and exec.
             unsafe {
                 cmd.pre_exec(move || {
-                    if libc::setgroups(0, std::ptr::null()) != 0
+                    if libc::setgroups(groups.len(), groups.as_ptr()) != 0
                         || libc::setgid(uid) != 0
                         || libc::setuid(uid) != 0
                     {
@@ -267,6 +278,18 @@ impl Lifecycle {
             },
         );
         Ok(AppState::Foreground)
+    }
+
+    /// The user's files, for a web app holding `user-files` when the manager has them.
+    fn user_files_for(&self, app: &InstalledApp) -> Option<&std::path::Path> {
+        let holds = app
+            .granted()
+            .iter()
+            .any(|p| p == crate::system_apps::USER_FILES_PERMISSION);
+        self.host
+            .user_files
+            .as_deref()
+            .filter(|_| holds && app.kind == "web")
     }
 
     /// `cirrus-wasm-host run …` for a wasm app.
@@ -332,6 +355,12 @@ impl Lifecycle {
         }
         for p in granted {
             cmd.arg("--permission").arg(p);
+        }
+        if let Some(dir) = self.user_files_for(app) {
+            cmd.arg("--user-files").arg(dir);
+        }
+        if self.host.platform_signer.as_deref() == Some(app.signer.as_str()) {
+            cmd.arg("--system-bus").arg(&self.host.notification_bus);
         }
         for var in [
             "DBUS_SESSION_BUS_ADDRESS",

@@ -52,6 +52,15 @@ pub struct RunArgs {
     /// The bus notifications are posted on (with the `notifications` permission).
     #[arg(long)]
     pub bus_address: Option<String>,
+    /// The user's files (`navigator.cirrus.files`, with the `user-files` permission).
+    #[arg(long)]
+    pub user_files: Option<PathBuf>,
+    /// The build description shown as `navigator.cirrus.device` (device.rs).
+    #[arg(long, default_value = crate::device::BUILD_TOML)]
+    pub build_info: PathBuf,
+    /// The system bus, for `navigator.cirrus.system` (system.rs): given to platform apps only.
+    #[arg(long)]
+    pub system_bus: Option<String>,
 }
 
 /// A bound, never-listening loopback socket: connecting to it is refused at once. Apps without
@@ -259,6 +268,19 @@ pub fn run(args: RunArgs) -> Result<()> {
     window.set_title(&package.manifest.name);
     window.set_default_size(360, 640);
     window.add(&view);
+
+    // The user's files (files.rs), with the permission.
+    if let Some(root) = args
+        .user_files
+        .as_deref()
+        .filter(|_| has(crate::files::PERMISSION))
+    {
+        crate::files::attach(&content, &view, root, &origin, &id);
+    }
+    crate::device::attach(&content, &args.build_info, &origin);
+    if let Some(address) = &args.system_bus {
+        crate::system::attach(&content, &view, address, &origin, &id);
+    }
 
     // Navigation: only this app's pages; the web only with the network permission.
     {

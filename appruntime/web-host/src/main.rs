@@ -11,10 +11,13 @@
 
 mod api;
 mod csp;
+mod device;
+mod files;
 mod first_paint;
 mod host;
 mod notify;
 mod package;
+mod system;
 
 use clap::{Parser, Subcommand};
 
