@@ -266,6 +266,9 @@ pub fn run(args: RunArgs) -> Result<()> {
 
     let window = gtk::Window::new(gtk::WindowType::Toplevel);
     window.set_title(&package.manifest.name);
+    // No client-side title bar: on the phone the shell's status bar and gestures are the only
+    // chrome, and the page fills the app area.
+    window.set_decorated(false);
     window.set_default_size(360, 640);
     window.add(&view);
 

@@ -524,6 +524,15 @@ fn web_apps_show_their_page_talk_to_the_system_and_stay_isolated() {
     // A: its page is on screen, every check passed, its notification reached the server.
     assert_eq!(rt.block_on(p.launch(APP_A)).unwrap(), "foreground");
     wait_colour(&session, area, A_PASS, "a-checks", &logs);
+    // The page fills the whole app area: no title bar drawn by the toolkit above it (the shell
+    // is the only chrome on a phone).
+    let top = IRect::new(area.x, area.y, area.width, 48);
+    let shot = session.screenshot().unwrap();
+    assert!(
+        ratio(&shot, top, A_PASS) > 0.95,
+        "something covers the top of the app area (a title bar?), see {}",
+        keep(&shot, "a-top").display()
+    );
     wait_heard(&heard, "Hello from A", &logs);
     let from_a = heard
         .lock()
