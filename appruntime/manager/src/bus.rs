@@ -442,3 +442,26 @@ pub trait AppManager1Client {
     #[zbus(signal)]
     fn state_changed(&self, id: String, state: String) -> zbus::Result<()>;
 }
+
+/// A proxy to the app manager on `conn` once it answers (`List` succeeds), polling every 10 ms
+/// for at most `within` — for clients started together with the manager (tests, boot-time tools).
+/// The last error when it never answers.
+pub async fn manager_when_ready(
+    conn: &zbus::Connection,
+    within: Duration,
+) -> zbus::Result<AppManager1ClientProxy<'static>> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let attempt = async {
+            let p = AppManager1ClientProxy::new(conn).await?;
+            p.list().await?;
+            Ok::<_, zbus::Error>(p)
+        }
+        .await;
+        match attempt {
+            Ok(p) => return Ok(p),
+            Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
+            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
+}

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use cirrus_appmanager::bus::AppManager1ClientProxy;
+use cirrus_appmanager::bus::manager_when_ready;
 use cirrus_appmanager::{DeviceConfig, ServeOptions, serve_on_device};
 use cirrus_testsupport::apk::{
     ADAPTIVE_BACKGROUND, ApkProject, apksigner_verify, keystore, next_signer_args, rotate, sign,
@@ -206,17 +206,9 @@ fn apks_install_list_refuse_launch_update_and_uninstall_over_dbus() {
             .build()
             .await
             .unwrap();
-        let mut proxy = None;
-        for _ in 0..500 {
-            if let Ok(p) = AppManager1ClientProxy::new(&conn).await
-                && p.list().await.is_ok()
-            {
-                proxy = Some(p);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let p = proxy.expect("the manager never answered on the bus");
+        let p = manager_when_ready(&conn, Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|e| panic!("the manager never answered on the bus: {e}"));
         let path = |p: &Path| p.display().to_string();
 
         // Install: the Android package name is the id.

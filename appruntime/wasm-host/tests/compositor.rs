@@ -17,7 +17,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use cirrus_appmanager::bus::AppManager1ClientProxy;
+use cirrus_appmanager::bus::manager_when_ready;
 use cirrus_appmanager::{ServeOptions, serve};
 use cirrus_compositor::input::Pointing;
 use cirrus_compositor::overview::OverviewLayout;
@@ -207,17 +207,9 @@ fn install_launch_from_the_launcher_tap_stop_relaunch_close_on_the_headless_shel
     let conn = rt
         .block_on(zbus::connection::Builder::address(bus.address()).build())
         .unwrap();
-    let p = rt.block_on(async {
-        for _ in 0..500 {
-            if let Ok(p) = AppManager1ClientProxy::new(&conn).await
-                && p.list().await.is_ok()
-            {
-                return p;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("the manager never answered on the bus");
-    });
+    let p = rt
+        .block_on(manager_when_ready(&conn, Duration::from_secs(5)))
+        .unwrap_or_else(|e| panic!("the manager never answered on the bus: {e}"));
     let mut states = rt.block_on(p.receive_state_changed()).unwrap();
     let mut next_state = |want: &str| {
         rt.block_on(async {

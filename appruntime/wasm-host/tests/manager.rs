@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use cirrus_appmanager::bus::AppManager1ClientProxy;
+use cirrus_appmanager::bus::manager_when_ready;
 use cirrus_appmanager::{ServeOptions, serve};
 use cirrus_package::{DeveloperKey, Limits, PackageContents, write_zip};
 use futures_util::StreamExt;
@@ -72,17 +72,9 @@ fn install_launch_stop_relaunch_and_refusals_over_dbus() {
             .build()
             .await
             .unwrap();
-        let mut proxy = None;
-        for _ in 0..500 {
-            if let Ok(p) = AppManager1ClientProxy::new(&conn).await {
-                if p.list().await.is_ok() {
-                    proxy = Some(p);
-                    break;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let p = proxy.expect("the manager never answered on the bus");
+        let p = manager_when_ready(&conn, Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|e| panic!("the manager never answered on the bus: {e}"));
         let mut states = p.receive_state_changed().await.unwrap();
 
         let key = DeveloperKey::generate();

@@ -34,7 +34,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cirrus_appmanager::bus::AppManager1ClientProxy;
+use cirrus_appmanager::bus::manager_when_ready;
 use cirrus_appmanager::{DeviceConfig, RuntimeOptions, ServeOptions, serve_with};
 use cirrus_compositor::input::Pointing;
 use cirrus_compositor::{HeadlessSession, Screenshot, spawn_headless};
@@ -476,17 +476,9 @@ fn web_apps_show_their_page_talk_to_the_system_and_stay_isolated() {
     let conn = rt
         .block_on(zbus::connection::Builder::address(bus.address()).build())
         .unwrap();
-    let p = rt.block_on(async {
-        for _ in 0..500 {
-            if let Ok(p) = AppManager1ClientProxy::new(&conn).await
-                && p.list().await.is_ok()
-            {
-                return p;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("the manager never answered on the bus");
-    });
+    let p = rt
+        .block_on(manager_when_ready(&conn, Duration::from_secs(5)))
+        .unwrap_or_else(|e| panic!("the manager never answered on the bus: {e}"));
     let mut states = rt.block_on(p.receive_state_changed()).unwrap();
     let mut next_state = |app: &str, want: &str| {
         rt.block_on(async {

@@ -23,7 +23,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use cirrus_appmanager::bus::AppManager1ClientProxy;
+use cirrus_appmanager::bus::manager_when_ready;
 use cirrus_appmanager::{DeviceConfig, RuntimeOptions, ServeOptions, SystemOptions, serve_system};
 use cirrus_compositor::input::Pointing;
 use cirrus_compositor::{HeadlessSession, Screenshot, spawn_headless};
@@ -357,17 +357,9 @@ fn web_apps_use_the_users_files_and_notes_lists_opens_and_deletes_notes() {
     let conn = rt
         .block_on(zbus::connection::Builder::address(bus.address()).build())
         .unwrap();
-    let p = rt.block_on(async {
-        for _ in 0..500 {
-            if let Ok(p) = AppManager1ClientProxy::new(&conn).await
-                && p.list().await.is_ok()
-            {
-                return p;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("the manager never answered on the bus");
-    });
+    let p = rt
+        .block_on(manager_when_ready(&conn, Duration::from_secs(5)))
+        .unwrap_or_else(|e| panic!("the manager never answered on the bus: {e}"));
     // An ordinary app (another publisher), installed by the user.
     let user_pkg = dir.path().join("user-app.cpkg");
     std::fs::write(
